@@ -1,0 +1,46 @@
+# SignalOps assets. `make run` then `make test` from a fresh clone; no API key needed.
+SHELL := /bin/bash
+PY ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+UV := .tools/uv/bin/uv
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: install run dev test lint typecheck bench sample clean
+
+$(UV):
+	$(PY) -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# Installs exactly what uv.lock pins (with hashes), argilla extra included.
+install: $(UV)
+	$(UV) sync --frozen --extra argilla
+	@mkdir -p $(DAGSTER_HOME)
+	@cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+
+run: install
+	$(VENV)/bin/python -m signalops_assets.demo
+
+dev: install
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+lint: install
+	$(VENV)/bin/ruff check signalops_assets signalops_assets_tests bench data/generate_sample.py
+	$(VENV)/bin/ruff format --check signalops_assets signalops_assets_tests bench data/generate_sample.py
+
+typecheck: install
+	$(VENV)/bin/mypy --strict signalops_assets
+
+test: lint typecheck
+	$(VENV)/bin/pytest -q -ra
+
+bench: install
+	$(VENV)/bin/python -m bench
+
+sample: install
+	$(VENV)/bin/python data/generate_sample.py
+
+clean:
+	rm -rf data/signalops.db* data/dagster_home data/exports

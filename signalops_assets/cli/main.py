@@ -1,0 +1,48 @@
+"""The `signalops` command. Command modules import domain code inside their functions, so
+`signalops --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from signalops_assets.cli import db_cmd, posts_cmd
+
+
+class SignalOpsGroup(click.Group):
+    """Turns user-facing errors into one line on stderr and exit code 2, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from signalops_assets.errors import SignalOpsError
+
+        try:
+            return super().invoke(ctx)
+        except SignalOpsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except Exception as exc:  # database unreachable and the like: still one line
+            if type(exc).__module__.startswith("sqlalchemy"):
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                click.echo(f"error: database: {type(exc).__name__}: {first[:300]}", err=True)
+                ctx.exit(2)
+            raise
+
+
+@click.group(cls=SignalOpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signalops-assets")
+def cli() -> None:
+    """SignalOps: judge posts with LLMs, A/B test judges, turn review edits into DPO data."""
+
+
+cli.add_command(db_cmd.db)
+cli.add_command(posts_cmd.posts)
+
+
+def main() -> None:
+    sys.exit(cli.main(standalone_mode=True))
+
+
+if __name__ == "__main__":
+    main()

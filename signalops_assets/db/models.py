@@ -1,0 +1,223 @@
+"""Typed SQLAlchemy models: one class per table, named as in the design."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # The judge the project runs outside experiments; `experiment stop --promote` changes it.
+    judge_model_override: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (UniqueConstraint("project_id", "platform_id", name="uq_posts_platform"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    platform_id: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(200), default="")
+    author_bio: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A human label is a fact about the post; analysis reads it for every judge's judgment.
+    human_label: Mapped[str | None] = mapped_column(String(20))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Judgment(Base):
+    __tablename__ = "judgments"
+    # judge_key names the judge that produced the row (a model id, or experiment:arm), so a
+    # re-run skips posts already judged by the current judge even when a fallback answered.
+    __table_args__ = (
+        UniqueConstraint("post_id", "judge_key", name="uq_judgments_post_judge"),
+        Index("ix_judgments_experiment_arm", "experiment_id", "arm"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    judge_key: Mapped[str] = mapped_column(String(300))
+    label: Mapped[str] = mapped_column(String(20))
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    reasoning: Mapped[str] = mapped_column(Text, default="")
+    model_id: Mapped[str] = mapped_column(String(200))
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    human_label: Mapped[str | None] = mapped_column(String(20))
+    experiment_id: Mapped[str | None] = mapped_column(String(64))
+    arm: Mapped[str | None] = mapped_column(String(20))
+    # True for the judgment the pipeline acts on (false for a shadow canary's judgment).
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Draft(Base):
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("post_id", "project_id", name="uq_drafts_post"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    judgment_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id"))
+    model_id: Mapped[str] = mapped_column(String(200), default="")
+    prompt: Mapped[str] = mapped_column(Text)
+    text_generated: Mapped[str] = mapped_column(Text)
+    text_final: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DraftEvent(Base):
+    """Append-only: every draft status change writes one row in the same transaction."""
+
+    __tablename__ = "draft_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    # The better text a reviewer gave when rejecting; edits keep theirs on the draft.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelRegistryEntry(Base):
+    __tablename__ = "model_registry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200), unique=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    model_type: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    base_model: Mapped[str | None] = mapped_column(String(200))
+    training_file: Mapped[str | None] = mapped_column(String(500))
+    training_examples: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[str | None] = mapped_column(String(50))
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+
+class ABExperiment(Base):
+    __tablename__ = "ab_experiments"
+    # At most one active experiment per project, enforced by the database (partial unique index).
+    __table_args__ = (
+        Index(
+            "uq_ab_experiments_one_active",
+            "project_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    experiment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    primary_model: Mapped[str] = mapped_column(String(200))
+    canary_model: Mapped[str] = mapped_column(String(200))
+    canary_pct: Mapped[float] = mapped_column(Float)
+    mode: Mapped[str] = mapped_column(String(10), default="split")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    hypothesis: Mapped[str] = mapped_column(Text, default="")
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+
+class ABResult(Base):
+    __tablename__ = "ab_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("ab_experiments.experiment_id"))
+    judgment_id: Mapped[int] = mapped_column(ForeignKey("judgments.id"), unique=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    arm: Mapped[str] = mapped_column(String(20))
+    model_id: Mapped[str] = mapped_column(String(200))
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_ab_results_experiment_arm", "experiment_id", "arm"),)
+
+
+class ExperimentAnalysis(Base):
+    """One row per analysis run, so the trend over nights stays visible."""
+
+    __tablename__ = "experiment_analyses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("ab_experiments.experiment_id"))
+    analyzed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    verdict: Mapped[str] = mapped_column(String(40))
+    recommendation: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PreferencePair(Base):
+    __tablename__ = "preference_pairs"
+    # One pair per draft and source: a second collector inserting the same pair hits this.
+    __table_args__ = (UniqueConstraint("draft_id", "source", name="uq_preference_pairs_draft"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    chosen: Mapped[str] = mapped_column(Text)
+    rejected: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))
+    edit_distance: Mapped[int] = mapped_column(Integer, default=0)
+    edit_ratio: Mapped[float] = mapped_column(Float, default=0.0)
+    length_delta: Mapped[int] = mapped_column(Integer, default=0)
+    filtered: Mapped[bool] = mapped_column(Boolean, default=False)
+    filter_reason: Mapped[str | None] = mapped_column(String(60))
+    review_verdict: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectorCursor(Base):
+    """Last draft event a consumer has processed (the DPO collector)."""
+
+    __tablename__ = "collector_cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

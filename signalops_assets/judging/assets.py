@@ -1,0 +1,58 @@
+"""Dagster assets for judging: thin wrappers over judging.service."""
+
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
+
+from signalops_assets.config import configured_project_ids, load_project
+from signalops_assets.db.session import session_scope
+from signalops_assets.judging.factory import create_judge
+from signalops_assets.judging.service import judge_pending
+from signalops_assets.posts import ensure_project
+from signalops_assets.reporting import markdown_table
+from signalops_assets.resources import DatabaseResource, LLMResource
+
+posts = AssetSpec(
+    "posts",
+    description="Imported social-media posts (`signalops posts import FILE --project P`).",
+    group_name="judging",
+)
+
+@asset(deps=[posts], group_name="judging", pool="llm", compute_kind="litellm")
+def judged_posts(
+    context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
+) -> MaterializeResult:
+    """Judge every post of the configured projects that the current judge has not judged."""
+    engine = database.engine()
+    rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
+    from signalops_assets.llm.tracing import get_tracer, trace_context
+
+    tracer = get_tracer()
+    for project_id in configured_project_ids():
+        project = load_project(project_id)
+        with session_scope(engine) as session:
+            ensure_project(session, project)
+            judge = create_judge(session, llm.gateway(project.llm.api_base), project)
+        context.log.info(f"{project_id}: judging with {judge.description}")
+        with trace_context(run_id=context.run_id, metadata={"project": project_id}):
+            summary = judge_pending(engine, project_id, judge,
+                                    max_concurrency=project.llm.max_concurrency)
+        tracer.flush()
+        totals["judged"] += summary.posts_judged
+        totals["failures"] += summary.failures
+        totals["cost_usd"] += summary.total_cost_usd
+        rows.append([
+            project_id, judge.description, summary.posts_judged,
+            summary.labels.get("relevant", 0), summary.labels.get("irrelevant", 0),
+            summary.labels.get("maybe", 0), summary.failures,
+            round(sum(summary.latencies_ms) / max(len(summary.latencies_ms), 1), 1),
+            round(summary.latency_ms(0.95), 1), round(summary.total_cost_usd, 6),
+            ", ".join(f"{k}={v}" for k, v in sorted(summary.arms.items())) or "–",
+        ])
+    headers = ["project", "judge", "judged", "relevant", "irrelevant", "maybe", "failures",
+               "mean ms", "p95 ms", "cost $", "arms"]
+    return MaterializeResult(metadata={
+        "posts_judged": totals["judged"],
+        "failures": totals["failures"],
+        "total_cost_usd": float(totals["cost_usd"]),
+        "by_project": MetadataValue.md(markdown_table(headers, rows)),
+        "database": database.display_url(),
+    })

@@ -1,0 +1,49 @@
+"""Pick the judge for a project: fine-tuned, A/B experiment, or prompted."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.models import ABExperiment, Project
+from signalops_assets.judging.judges import LLMPromptJudge, RelevanceJudge
+from signalops_assets.llm.gateway import LLMGateway
+
+
+def project_judge_model(session: Session, project: ProjectConfig) -> str:
+    """The configured judge, unless a promoted experiment recorded a durable override."""
+    row = session.get(Project, project.project_id)
+    if row is not None and row.judge_model_override:
+        return row.judge_model_override
+    return project.llm.judge_model
+
+
+def single_model_judge(gateway: LLMGateway, project: ProjectConfig, model: str) -> RelevanceJudge:
+    if model.startswith("ft:") or model.startswith("openai/ft:"):
+        from signalops_assets.judging.finetuned import FineTunedJudge
+
+        return FineTunedJudge(gateway, project, model)
+    return LLMPromptJudge(gateway, project, model)
+
+
+def create_judge(session: Session, gateway: LLMGateway, project: ProjectConfig) -> RelevanceJudge:
+    """An active experiment (experiments enabled) → ABTestJudge; a `ft:` model →
+    FineTunedJudge; else LLMPromptJudge."""
+    if project.experiments.enabled:
+        experiment = session.scalar(
+            select(ABExperiment).where(
+                ABExperiment.project_id == project.project_id, ABExperiment.status == "active"
+            )
+        )
+        if experiment is not None:
+            from signalops_assets.judging.ab import ABTestJudge
+
+            return ABTestJudge(
+                experiment_id=experiment.experiment_id,
+                canary_pct=experiment.canary_pct,
+                mode=experiment.mode,
+                primary=single_model_judge(gateway, project, experiment.primary_model),
+                canary=single_model_judge(gateway, project, experiment.canary_model),
+            )
+    return single_model_judge(gateway, project, project_judge_model(session, project))

@@ -1,0 +1,51 @@
+"""A fine-tuned judge: same prompt format as the training export, with a latency budget and a
+fallback model; with no fallback a failure is stored as `maybe` with `error` set."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.judging.judges import (
+    Judgment,
+    LLMPromptJudge,
+    call_with_deadline,
+    judgment_from_response,
+)
+from signalops_assets.judging.prompts import PostInput
+from signalops_assets.llm.gateway import LLMGateway
+
+
+def litellm_finetuned_id(model: str) -> str:
+    """OpenAI `ft:` ids need the `openai/` prefix for LiteLLM to route newer bases."""
+    return model if model.startswith("openai/") else f"openai/{model}"
+
+
+class FineTunedJudge(LLMPromptJudge):
+    def __init__(self, gateway: LLMGateway, project: ProjectConfig, model: str) -> None:
+        super().__init__(gateway, project, litellm_finetuned_id(model), fallbacks=())
+        self.done_key = model
+        self.registry_id = model
+        self.fallback_model = project.llm.judge_fallback_model
+        self.deadline_ms = project.llm.max_judge_latency_ms
+        self.description = f"fine-tuned judge {model}"
+
+    async def ajudge_one(self, post: PostInput, *, judge_key: str | None = None,
+                         tags: tuple[str, ...] = (), session_id: str | None = None) -> Judgment:
+        key = judge_key or self.done_key
+        tracer = self.gateway.tracer
+        with tracer.span("judge_relevance", input={"post_id": post.post_id},
+                         tags=[*self.trace_tags, *tags], session_id=session_id) as span:
+            response = await call_with_deadline(self.gateway, self.request(post), self.deadline_ms)
+            judgment = judgment_from_response(post, response, key)
+            if judgment.error and self.fallback_model:
+                first_error = judgment.error
+                fallback = replace(self.request(post), model=self.fallback_model)
+                response = await self.gateway.acomplete(fallback)
+                judgment = judgment_from_response(post, response, key)
+                judgment = replace(judgment, reasoning=(
+                    f"[fallback after: {first_error[:200]}] {judgment.reasoning}"))
+            if judgment.error:
+                judgment = replace(judgment, label="maybe", confidence=0.0)
+            span.update(output={"label": judgment.label, "error": judgment.error})
+            return replace(judgment, trace_id=getattr(span, "trace_id", None))

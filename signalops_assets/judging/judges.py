@@ -1,0 +1,120 @@
+"""Judges: turn a post into a stored-ready `Judgment`. No database, no Dagster."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.judging.prompts import LABELS, PostInput, judge_messages
+from signalops_assets.llm.gateway import LLMGateway, LLMRequest, LLMResponse
+from signalops_assets.llm.jsonparse import parse_json_object
+
+
+@dataclass(frozen=True)
+class Judgment:
+    post_id: int
+    label: str
+    confidence: float
+    reasoning: str
+    model_id: str
+    judge_key: str
+    latency_ms: float = 0.0
+    cost_usd: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+    experiment_id: str | None = None
+    arm: str | None = None
+    is_primary: bool = True
+    trace_id: str | None = None
+
+
+class RelevanceJudge(Protocol):
+    # The judge_key of the judgment the pipeline acts on: a post is done when it has one.
+    done_key: str
+    description: str
+
+    async def ajudge(self, post: PostInput) -> list[Judgment]: ...
+
+
+def parse_judgment(text: str) -> tuple[str, float, str] | str:
+    """(label, confidence, reasoning), or an error string: model output is not trusted."""
+    parsed = parse_json_object(text)
+    if parsed.data is None:
+        return f"parse failure: {parsed.error}"
+    label = str(parsed.data.get("label", "")).strip().lower()
+    if label not in LABELS:
+        return f"parse failure: label {label[:40]!r} not in {'/'.join(LABELS)}"
+    try:
+        confidence = float(parsed.data.get("confidence", -1))
+    except (TypeError, ValueError):
+        return "parse failure: confidence is not a number"
+    if not 0.0 <= confidence <= 1.0:
+        return f"parse failure: confidence {confidence} outside [0, 1]"
+    return label, confidence, str(parsed.data.get("reasoning", ""))[:2000]
+
+
+def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: str) -> Judgment:
+    base = Judgment(
+        post_id=post.post_id, label="maybe", confidence=0.0, reasoning="",
+        model_id=response.model, judge_key=judge_key, latency_ms=response.latency_ms,
+        cost_usd=response.cost_usd, prompt_tokens=response.prompt_tokens,
+        completion_tokens=response.completion_tokens, error=response.error,
+    )
+    if not response.ok:
+        return base
+    parsed = parse_judgment(response.text)
+    if isinstance(parsed, str):
+        return replace(base, error=parsed, reasoning=response.text[:500])
+    label, confidence, reasoning = parsed
+    return replace(base, label=label, confidence=confidence, reasoning=reasoning)
+
+
+class LLMPromptJudge:
+    """A prompted model: the project's relevance prompt plus the delimited post."""
+
+    def __init__(self, gateway: LLMGateway, project: ProjectConfig, model: str | None = None,
+                 fallbacks: tuple[str, ...] | None = None, trace_tags: tuple[str, ...] = ()) -> None:
+        self.gateway = gateway
+        self.project = project
+        self.model = model or project.llm.judge_model
+        self.fallbacks = tuple(project.llm.fallback_models) if fallbacks is None else fallbacks
+        self.done_key = self.model
+        self.description = f"prompted judge {self.model}"
+        self.trace_tags = trace_tags
+
+    def request(self, post: PostInput) -> LLMRequest:
+        return LLMRequest(
+            model=self.model, messages=judge_messages(self.project, post),
+            temperature=self.project.llm.temperature, max_tokens=self.project.llm.max_tokens,
+            fallbacks=self.fallbacks, timeout_s=self.project.llm.max_judge_latency_ms / 1000,
+            trace_name="judge_llm_call",
+        )
+
+    async def ajudge_one(self, post: PostInput, *, judge_key: str | None = None,
+                         tags: tuple[str, ...] = (), session_id: str | None = None) -> Judgment:
+        tracer = self.gateway.tracer
+        with tracer.span("judge_relevance", input={"post_id": post.post_id},
+                         tags=[*self.trace_tags, *tags], session_id=session_id) as span:
+            response = await self.gateway.acomplete(self.request(post))
+            judgment = judgment_from_response(post, response, judge_key or self.done_key)
+            span.update(output={"label": judgment.label, "error": judgment.error})
+            return replace(judgment, trace_id=getattr(span, "trace_id", None))
+
+    async def ajudge(self, post: PostInput) -> list[Judgment]:
+        return [await self.ajudge_one(post)]
+
+
+async def call_with_deadline(gateway: LLMGateway, request: LLMRequest,
+                             deadline_ms: int) -> LLMResponse:
+    """The call, or a timeout failure once `deadline_ms` passes (the latency budget)."""
+    started = time.perf_counter()
+    try:
+        return await asyncio.wait_for(gateway.acomplete(request), timeout=deadline_ms / 1000)
+    except TimeoutError:
+        return LLMResponse(text="", model=request.model,
+                           latency_ms=(time.perf_counter() - started) * 1000, cost_usd=None,
+                           error=f"latency budget exceeded: > {deadline_ms} ms")

@@ -1,0 +1,110 @@
+"""Offline stand-in models, served as a LiteLLM custom provider (`local/...`).
+
+They go through `litellm.completion` like any real model, so the sample project runs with no
+API key and no network. `local/keyword-judge` scores the project's signals, which the judge
+prompt lists; `local/template-drafter` fills a reply template from the persona and post.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+PROVIDER = "local"
+JUDGE_MODELS = {"keyword-judge"}
+DRAFT_MODELS = {"template-drafter"}
+
+_POST_RE = re.compile(r"<post>\s*(.*?)\s*</post>", re.DOTALL)
+_SIGNALS_RE = re.compile(r"^(Positive|Negative) signals:\s*(.*)$", re.MULTILINE)
+
+
+def _message_text(messages: list[dict[str, Any]], role: str) -> str:
+    return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == role)
+
+
+def _signals(system: str) -> tuple[list[str], list[str]]:
+    found: dict[str, list[str]] = {"Positive": [], "Negative": []}
+    for kind, values in _SIGNALS_RE.findall(system):
+        found[kind] = [v.strip().lower() for v in values.split(";") if v.strip()]
+    return found["Positive"], found["Negative"]
+
+
+def keyword_judgment(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The judgment a real model would return, from signal counts in the delimited post."""
+    positive, negative = _signals(_message_text(messages, "system"))
+    match = _POST_RE.search(_message_text(messages, "user"))
+    post = (match.group(1) if match else "").lower()
+    pos = [s for s in positive if s in post]
+    neg = [s for s in negative if s in post]
+    score = len(pos) - len(neg)
+    if not post.strip():
+        return {"label": "irrelevant", "confidence": 0.9, "reasoning": "empty post"}
+    if score >= 1:
+        label, confidence = "relevant", min(0.55 + 0.15 * score, 0.95)
+    elif score <= -1 or not pos:
+        label, confidence = "irrelevant", min(0.6 + 0.1 * max(len(neg), 1), 0.95)
+    else:
+        label, confidence = "maybe", 0.5
+    why = f"positive signals: {', '.join(pos) or 'none'}; negative: {', '.join(neg) or 'none'}"
+    return {"label": label, "confidence": round(confidence, 2), "reasoning": why}
+
+
+def template_draft(messages: list[dict[str, Any]]) -> str:
+    match = _POST_RE.search(_message_text(messages, "user"))
+    post = (match.group(1) if match else "").strip()
+    author = re.search(r"^Author:\s*(\S+)", _message_text(messages, "user"), re.MULTILINE)
+    handle = author.group(1) if author else "there"
+    topic = " ".join(post.split()[:8])
+    return (
+        f"Hi {handle}, thanks for sharing this. On \"{topic}\": Spectra's `spectra trace` "
+        "command can show where the time goes. Happy to help if you want to try it "
+        "(I work on Spectra)."
+    )
+
+
+def _answer(model: str, messages: list[dict[str, Any]]) -> str:
+    name = model.split("/", 1)[-1]
+    if name in JUDGE_MODELS:
+        return json.dumps(keyword_judgment(messages))
+    if name in DRAFT_MODELS:
+        return template_draft(messages)
+    raise ValueError(f"unknown local model '{model}' (known: keyword-judge, template-drafter)")
+
+
+def _words(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content") or "").split()) for m in messages)
+
+
+def build_handler() -> Any:
+    """A litellm CustomLLM instance; built lazily because importing litellm is slow."""
+    from litellm import CustomLLM, ModelResponse
+    from litellm.llms.custom_llm import CustomLLMError
+
+    class LocalProvider(CustomLLM):  # type: ignore[misc]
+        def _respond(self, model: str, messages: list[dict[str, Any]]) -> Any:
+            try:
+                content = _answer(model, messages)
+            except ValueError as exc:
+                raise CustomLLMError(status_code=404, message=str(exc)) from None
+            prompt_tokens = _words(messages)
+            completion_tokens = len(content.split())
+            return ModelResponse(
+                model=model,
+                created=int(time.time()),
+                choices=[{"message": {"role": "assistant", "content": content}, "index": 0}],
+                usage={
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            )
+
+        def completion(self, model: str, messages: list[Any], *args: Any, **kw: Any) -> Any:
+            return self._respond(model, messages)
+
+        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kw: Any) -> Any:
+            return self._respond(model, messages)
+
+    return LocalProvider()

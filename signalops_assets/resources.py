@@ -1,0 +1,51 @@
+"""Dagster resources: the database and the LiteLLM gateway, configured from env vars."""
+
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
+from sqlalchemy import Engine
+
+from signalops_assets.db.session import cached_engine, database_url, redact_url
+from signalops_assets.llm.gateway import LLMGateway
+
+
+class DatabaseResource(ConfigurableResource):  # type: ignore[misc]
+    """The app database. Empty url → SIGNALOPS_DATABASE_URL → data/signalops.db (SQLite)."""
+
+    url: str = Field(default="", description="SQLAlchemy URL; empty uses the environment")
+    auto_migrate: bool = Field(default=True, description="Upgrade the schema to head on use")
+
+    def engine(self) -> Engine:
+        engine = cached_engine(database_url(self.url or None))
+        if self.auto_migrate:
+            from signalops_assets.db.migrate import ensure_schema
+
+            ensure_schema(engine)
+        return engine
+
+    def display_url(self) -> str:
+        return redact_url(database_url(self.url or None))
+
+
+class LLMResource(ConfigurableResource):  # type: ignore[misc]
+    """The LiteLLM gateway. Provider keys are read by LiteLLM from its usual env vars
+    (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...), never from Dagster config, so they stay out of
+    run metadata."""
+
+    api_base: str = Field(default="", description="Override the provider base URL")
+    timeout_s: float = 60.0
+    num_retries: int = 2
+
+    def gateway(self, api_base: str | None = None) -> LLMGateway:
+        return LLMGateway(
+            api_base=api_base or self.api_base or None,
+            timeout_s=self.timeout_s,
+            num_retries=self.num_retries,
+        )
+
+
+def default_resources() -> dict[str, object]:
+    return {
+        "database": DatabaseResource(url=EnvVar("SIGNALOPS_DATABASE_URL").get_value() or ""),
+        "llm": LLMResource(api_base=EnvVar("SIGNALOPS_LLM_API_BASE").get_value() or ""),
+    }
