@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from signalops_assets.cli import db_cmd, posts_cmd
+from signalops_assets.cli import db_cmd, judgments_cmd, posts_cmd
 
 
 class SignalOpsGroup(click.Group):
@@ -38,6 +38,7 @@ def cli() -> None:
 
 cli.add_command(db_cmd.db)
 cli.add_command(posts_cmd.posts)
+cli.add_command(judgments_cmd.judgments)
 
 
 def main() -> None:
