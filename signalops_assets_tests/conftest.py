@@ -34,7 +34,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SIGNALOPS_PROJECTS_DIR", str(projects))
     for name in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_BASE_URL",
                  "LANGFUSE_HOST", "ARGILLA_API_URL", "ARGILLA_API_KEY", "SIGNALOPS_PROJECT",
-                 "SIGNALOPS_LLM_API_BASE", "ARGILLA_WORKSPACE"):
+                 "SIGNALOPS_LLM_API_BASE", "ARGILLA_WORKSPACE", "LANGFUSE_MASK_CONTENT",
+                 "LANGFUSE_TRACING_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SIGNALOPS_DATABASE_URL", f"sqlite:///{tmp_path / 'signalops.db'}")
     monkeypatch.setenv("SIGNALOPS_EXPORT_DIR", str(tmp_path / "exports"))

@@ -1,0 +1,267 @@
+"""A local Langfuse stand-in that receives OTLP/HTTP traces, for tests.
+
+Standard library HTTP server on 127.0.0.1 (random port). It accepts what the Langfuse SDK sends:
+
+* ``POST /api/public/otel/v1/traces`` with ``application/x-protobuf`` (optionally gzip/deflate
+  encoded) or ``application/json`` bodies, decoded as ``ExportTraceServiceRequest``; Basic auth
+  must match the receiver's public/secret key pair or the request gets 401 and is not decoded;
+* any other method and path (scores go to ``POST /api/public/scores``): ``200 {}``.
+
+Every request is recorded (``.requests``) so a test can also assert that *nothing* was sent.
+Decoded spans are plain dicts (``.spans()``)::
+
+    {"name", "trace_id", "span_id", "parent_span_id" (hex or None), "attributes" (python values:
+     str/int/float/bool, lists for arrays, dicts for kv-lists), "status": {"code", "message"},
+     "resource" (attributes), "scope"}
+
+Register the fixture with ``pytest_plugins = ["signalops_assets_tests.fakes.otlp_receiver"]``;
+``otlp_receiver.env()`` gives the LANGFUSE_* variables that point the SDK at it.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import pytest
+from google.protobuf import json_format  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+TRACES_PATH = "/api/public/otel/v1/traces"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes  # after Content-Encoding was undone
+    raw_body: bytes  # as received
+    authorized: bool
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return _attributes(value.kvlist_value.values)
+    return getattr(value, kind)
+
+
+def _attributes(pairs: Any) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in pairs if isinstance(kv, KeyValue)}
+
+
+def _hex_ids_to_base64(node: Any) -> Any:
+    """OTLP/JSON writes trace and span ids as hex; protobuf's JSON parser wants base64."""
+    if isinstance(node, list):
+        return [_hex_ids_to_base64(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, val in node.items():
+        if key in ("traceId", "spanId", "parentSpanId") and isinstance(val, str):
+            val = base64.b64encode(bytes.fromhex(val)).decode()
+        out[key] = _hex_ids_to_base64(val)
+    return out
+
+
+def decode_spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
+    spans = []
+    for resource_spans in request.resource_spans:
+        resource = _attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                spans.append(
+                    {
+                        "name": span.name,
+                        "trace_id": span.trace_id.hex(),
+                        "span_id": span.span_id.hex(),
+                        "parent_span_id": span.parent_span_id.hex() or None,
+                        "attributes": _attributes(span.attributes),
+                        "status": {"code": span.status.code, "message": span.status.message},
+                        "start_time_unix_nano": span.start_time_unix_nano,
+                        "end_time_unix_nano": span.end_time_unix_nano,
+                        "resource": resource,
+                        "scope": scope_spans.scope.name,
+                    }
+                )
+    return spans
+
+
+class OTLPReceiver:
+    def __init__(self, public_key: str = "pk-lf-test", secret_key: str = "sk-lf-test") -> None:
+        self.public_key, self.secret_key = public_key, secret_key
+        credentials = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
+        self._expected_auth = f"Basic {credentials}"
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._spans: list[dict[str, Any]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> OTLPReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> OTLPReceiver:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what tests read ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def env(self) -> dict[str, str]:
+        """LANGFUSE_* variables that point the Langfuse SDK at this receiver."""
+        return {
+            "LANGFUSE_PUBLIC_KEY": self.public_key,
+            "LANGFUSE_SECRET_KEY": self.secret_key,
+            "LANGFUSE_BASE_URL": self.base_url,
+        }
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def spans(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [s for s in self._spans if name is None or s["name"] == name]
+
+    def span(self, name: str) -> dict[str, Any]:
+        """The one span called `name` (AssertionError when there is none or several)."""
+        found = self.spans(name)
+        assert len(found) == 1, f"expected one span {name!r}, got {len(found)}: {self.names()}"
+        return found[0]
+
+    def names(self) -> list[str]:
+        return [s["name"] for s in self.spans()]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._spans.clear()
+
+    # -- called by the handler ---------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest, spans: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._requests.append(request)
+            self._spans.extend(spans)
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        chunks = []
+        while size := int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+        handler.rfile.readline()
+        return b"".join(chunks)
+    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+
+
+def _decode(raw: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    if encoding == "deflate":
+        return zlib.decompress(raw)
+    return raw
+
+
+def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self) -> None:
+            raw = _read_body(self) if self.command in ("POST", "PUT", "PATCH") else b""
+            body = _decode(raw, self.headers.get("Content-Encoding", "").strip().lower())
+            path = self.path.split("?", 1)[0]
+            authorized = self.headers.get("Authorization") == receiver._expected_auth
+            request = RecordedRequest(
+                method=self.command,
+                path=path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                raw_body=raw,
+                authorized=authorized,
+            )
+            if path != TRACES_PATH or self.command != "POST":
+                receiver._record(request, [])
+                self._reply(200, b"{}", "application/json")
+            elif not authorized:
+                receiver._record(request, [])
+                self._reply(401, b'{"message": "invalid credentials"}', "application/json")
+            elif "json" in self.headers.get("Content-Type", ""):
+                export = json_format.ParseDict(
+                    _hex_ids_to_base64(json.loads(body)),
+                    ExportTraceServiceRequest(),
+                    ignore_unknown_fields=True,
+                )
+                receiver._record(request, decode_spans(export))
+                self._reply(200, b"{}", "application/json")
+            else:
+                export = ExportTraceServiceRequest.FromString(body)
+                receiver._record(request, decode_spans(export))
+                response = ExportTraceServiceResponse().SerializeToString()
+                self._reply(200, response, "application/x-protobuf")
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    return Handler
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OTLPReceiver]:
+    """A running receiver, stopped after the test."""
+    with OTLPReceiver() as receiver:
+        yield receiver
