@@ -1,0 +1,131 @@
+"""Preference pairs ⇄ Argilla: push unreviewed pairs, apply reviewers' verdicts back.
+
+A swapped pair is pushed in its original orientation, so its Argilla record id stays the same and
+applying the same verdicts twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+
+from signalops_assets.db.models import Post, PreferencePair
+from signalops_assets.db.session import session_scope
+from signalops_assets.preferences.argilla_review import (
+    ArgillaSettings,
+    PairForReview,
+    PushSummary,
+    ReviewVerdict,
+    default_dataset_name,
+    fetch_verdicts,
+    push_pairs,
+    record_id_for,
+)
+
+REVIEWER_REASON = "reviewer"
+
+
+def _for_review(pair: PreferencePair, post_text: str) -> PairForReview:
+    chosen, rejected = pair.chosen, pair.rejected
+    if pair.review_verdict == "swap":  # show reviewers what they first saw
+        chosen, rejected = rejected, chosen
+    return PairForReview(
+        pair_id=pair.id, project_id=pair.project_id, post_text=post_text, prompt=pair.prompt,
+        chosen=chosen, rejected=rejected, source=pair.source, edit_ratio=pair.edit_ratio,
+        length_delta=pair.length_delta,
+    )
+
+
+def pairs_for_review(engine: Engine, project_id: str) -> list[PairForReview]:
+    """Pairs worth a reviewer's time: not filtered by quality (reviewer-discarded ones stay
+    in the dataset, so their record and verdict remain visible)."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(PreferencePair, Post.text)
+            .join(Post, Post.id == PreferencePair.post_id)
+            .where(PreferencePair.project_id == project_id,
+                   (PreferencePair.filtered.is_(False))
+                   | (PreferencePair.filter_reason == REVIEWER_REASON))
+            .order_by(PreferencePair.id)
+        ).all()
+        return [_for_review(pair, text) for pair, text in rows]
+
+
+def push_project(engine: Engine, project_id: str, settings: ArgillaSettings,
+                 dataset: str | None = None) -> PushSummary:
+    return push_pairs(pairs_for_review(engine, project_id), api_url=settings.api_url,
+                      api_key=settings.api_key, workspace=settings.workspace,
+                      dataset=dataset or default_dataset_name(project_id))
+
+
+@dataclass
+class SyncSummary:
+    verdicts_read: int = 0
+    applied: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+    stale: int = 0
+    tied: int = 0
+
+
+def _majority(verdicts: list[ReviewVerdict]) -> str | None:
+    counts = Counter(v.verdict for v in verdicts).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return None
+    return counts[0][0]
+
+
+def apply_verdicts(engine: Engine, project_id: str,
+                   verdicts: list[ReviewVerdict]) -> SyncSummary:
+    """keep → as exported; swap → chosen and rejected exchanged; discard → filtered with
+    reason `reviewer`. Several reviewers: the majority decides; a tie changes nothing."""
+    summary = SyncSummary(verdicts_read=len(verdicts))
+    by_pair: dict[int, list[ReviewVerdict]] = {}
+    for verdict in verdicts:
+        by_pair.setdefault(verdict.pair_id, []).append(verdict)
+    with session_scope(engine) as session:
+        for pair_id, group in sorted(by_pair.items()):
+            pair = session.get(PreferencePair, pair_id)
+            if pair is None or pair.project_id != project_id:
+                summary.stale += 1
+                continue
+            post_text = session.scalar(select(Post.text).where(Post.id == pair.post_id)) or ""
+            current = record_id_for(_for_review(pair, post_text))
+            group = [v for v in group if not v.record_id or v.record_id == current]
+            if not group:
+                summary.stale += 1  # verdicts on text that has since changed
+                continue
+            decision = _majority(group)
+            if decision is None:
+                summary.tied += 1
+                continue
+            if _apply(pair, decision):
+                summary.applied[decision] += 1
+            else:
+                summary.unchanged += 1
+    return summary
+
+
+def _apply(pair: PreferencePair, decision: str) -> bool:
+    previous = pair.review_verdict or "keep"
+    if decision == previous:
+        return False
+    if (previous == "swap") != (decision == "swap") and decision != "discard":
+        pair.chosen, pair.rejected = pair.rejected, pair.chosen
+    if previous == "swap" and decision == "discard":
+        pair.chosen, pair.rejected = pair.rejected, pair.chosen  # back to the original sides
+    if decision == "discard":
+        pair.filtered, pair.filter_reason = True, REVIEWER_REASON
+    elif pair.filter_reason == REVIEWER_REASON:
+        pair.filtered, pair.filter_reason = False, None
+    pair.review_verdict = decision
+    return True
+
+
+def sync_project(engine: Engine, project_id: str, settings: ArgillaSettings,
+                 dataset: str | None = None) -> SyncSummary:
+    verdicts = fetch_verdicts(api_url=settings.api_url, api_key=settings.api_key,
+                              workspace=settings.workspace,
+                              dataset=dataset or default_dataset_name(project_id))
+    return apply_verdicts(engine, project_id, verdicts)
