@@ -89,9 +89,9 @@ class ProjectConfig(BaseModel):
             for key, val in value.items():
                 name = _LEGACY_LLM_KEYS.get(key, key)
                 if name in known:
-                    mapped[name] = [val] if name == "fallback_models" and isinstance(
-                        val, str
-                    ) else val
+                    mapped[name] = (
+                        [val] if name == "fallback_models" and isinstance(val, str) else val
+                    )
             return mapped
         return value
 

@@ -36,8 +36,10 @@ def main() -> int:
                 report = import_posts(session, project_id, SAMPLE / "posts.jsonl")
                 print(f"posts: {report.inserted} new, {report.duplicates} already loaded")
                 _import_labels(session)
-            print(f"project {project_id}: {count_posts(session, project_id)} posts, "
-                  f"judge {cfg.llm.judge_model}")
+            print(
+                f"project {project_id}: {count_posts(session, project_id)} posts, "
+                f"judge {cfg.llm.judge_model}"
+            )
 
     # Every materializable asset; `posts` is external (loaded above, not computed).
     job_assets = [a for a in defs.assets or [] if isinstance(a, AssetsDefinition)]
@@ -48,10 +50,15 @@ def main() -> int:
     print(f"materialized through Dagster (run {result.run_id}):")
     for event in result.get_asset_materialization_events():
         mat = event.materialization
-        shown = {k: v.value for k, v in mat.metadata.items()
-                 if isinstance(v.value, int | float | str) and len(str(v.value)) < 80}
-        print(f"  {mat.asset_key.to_user_string()}: "
-              + ", ".join(f"{k}={v}" for k, v in list(shown.items())[:6]))
+        shown = {
+            k: v.value
+            for k, v in mat.metadata.items()
+            if isinstance(v.value, int | float | str) and len(str(v.value)) < 80
+        }
+        print(
+            f"  {mat.asset_key.to_user_string()}: "
+            + ", ".join(f"{k}={v}" for k, v in list(shown.items())[:6])
+        )
     print("\nOpen the UI: make dev   (then http://127.0.0.1:3000, same instance and database)")
     return 0
 

@@ -77,14 +77,18 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         return 0
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Post).values(rows).on_conflict_do_nothing(
-        index_elements=["project_id", "platform_id"]
+    stmt = (
+        insert(Post)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["project_id", "platform_id"])
     )
     result = session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def import_posts(session: Session, project_id: str, path: Path, batch_size: int = 500) -> ImportReport:
+def import_posts(
+    session: Session, project_id: str, path: Path, batch_size: int = 500
+) -> ImportReport:
     """Load JSONL posts; bad lines are reported by number and skipped, duplicates ignored."""
     require_project(session, project_id)
     if not path.is_file():

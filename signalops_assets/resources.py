@@ -1,6 +1,5 @@
 """Dagster resources: the database and the LiteLLM gateway, configured from env vars."""
 
-
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 from sqlalchemy import Engine
@@ -9,7 +8,7 @@ from signalops_assets.db.session import cached_engine, database_url, redact_url
 from signalops_assets.llm.gateway import LLMGateway
 
 
-class DatabaseResource(ConfigurableResource):  # type: ignore[misc]
+class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
     """The app database. Empty url → SIGNALOPS_DATABASE_URL → data/signalops.db (SQLite)."""
 
     url: str = Field(default="", description="SQLAlchemy URL; empty uses the environment")
@@ -27,7 +26,7 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[misc]
         return redact_url(database_url(self.url or None))
 
 
-class LLMResource(ConfigurableResource):  # type: ignore[misc]
+class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
     """The LiteLLM gateway. Provider keys are read by LiteLLM from its usual env vars
     (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...), never from Dagster config, so they stay out of
     run metadata."""

@@ -32,10 +32,19 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     projects.mkdir()
     shutil.copy(REPO / "data" / "projects" / "spectra.yaml", projects / "spectra.yaml")
     monkeypatch.setenv("SIGNALOPS_PROJECTS_DIR", str(projects))
-    for name in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_BASE_URL",
-                 "LANGFUSE_HOST", "ARGILLA_API_URL", "ARGILLA_API_KEY", "SIGNALOPS_PROJECT",
-                 "SIGNALOPS_LLM_API_BASE", "ARGILLA_WORKSPACE", "LANGFUSE_MASK_CONTENT",
-                 "LANGFUSE_TRACING_ENABLED"):
+    for name in (
+        "LANGFUSE_PUBLIC_KEY",
+        "LANGFUSE_SECRET_KEY",
+        "LANGFUSE_BASE_URL",
+        "LANGFUSE_HOST",
+        "ARGILLA_API_URL",
+        "ARGILLA_API_KEY",
+        "SIGNALOPS_PROJECT",
+        "SIGNALOPS_LLM_API_BASE",
+        "ARGILLA_WORKSPACE",
+        "LANGFUSE_MASK_CONTENT",
+        "LANGFUSE_TRACING_ENABLED",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SIGNALOPS_DATABASE_URL", f"sqlite:///{tmp_path / 'signalops.db'}")
     monkeypatch.setenv("SIGNALOPS_EXPORT_DIR", str(tmp_path / "exports"))
@@ -74,8 +83,9 @@ def _truncate_all(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, isolated_env: Path,
-           monkeypatch: pytest.MonkeyPatch) -> str:
+def db_url(
+    request: pytest.FixtureRequest, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """Run the test on both databases; SIGNALOPS_DATABASE_URL points at the chosen one."""
     if request.param == "sqlite":
         url = f"sqlite:///{isolated_env / 'signalops.db'}"

@@ -35,8 +35,11 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
 
 
 def test_legacy_free_form_llm_dict_still_loads(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "llm:\n  model: gpt-4o-mini\n  fallbacks: claude-sonnet-4-6\n"
-                 "  vendor_note: anything\n")
+    path = write(
+        tmp_path,
+        GOOD + "llm:\n  model: gpt-4o-mini\n  fallbacks: claude-sonnet-4-6\n"
+        "  vendor_note: anything\n",
+    )
     cfg = load_project_config(path)
     assert cfg.llm.judge_model == "gpt-4o-mini"
     assert cfg.llm.fallback_models == ["claude-sonnet-4-6"]

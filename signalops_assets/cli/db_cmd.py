@@ -13,7 +13,8 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Create or upgrade the schema to the latest migration."""
-    from signalops_assets.db.migrate import current_revision, upgrade as run_upgrade
+    from signalops_assets.db.migrate import current_revision
+    from signalops_assets.db.migrate import upgrade as run_upgrade
     from signalops_assets.db.session import database_url, redact_url
 
     eng = common.engine(migrate=False)

@@ -35,8 +35,12 @@ def _push_score(trace_id: str | None, human: str, judge_label: str) -> None:
 
     tracer = get_tracer()
     if tracer.enabled:
-        tracer.score(trace_id=trace_id, name="human_agreement",
-                     value=1.0 if human == judge_label else 0.0, comment=f"human: {human}")
+        tracer.score(
+            trace_id=trace_id,
+            name="human_agreement",
+            value=1.0 if human == judge_label else 0.0,
+            comment=f"human: {human}",
+        )
         tracer.flush()
 
 

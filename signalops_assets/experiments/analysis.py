@@ -97,19 +97,29 @@ def _arm_report(a: ArmStats) -> ArmReport:
     binary = _binary(a.matrix)
     table = [[a.matrix.get((j, h), 0) for h in LABELS] for j in LABELS]
     return ArmReport(
-        arm=a.arm, model_id=a.model_id, judgments=a.judgments, errors=a.errors,
-        error_rate=stats.error_rate(a.errors, a.judgments).value, labeled=a.labeled,
+        arm=a.arm,
+        model_id=a.model_id,
+        judgments=a.judgments,
+        errors=a.errors,
+        error_rate=stats.error_rate(a.errors, a.judgments).value,
+        labeled=a.labeled,
         agreement=a.agreements / a.labeled if a.labeled else None,
-        agreement_low=interval.low, agreement_high=interval.high,
-        precision=stats.precision(binary), recall=stats.recall(binary), f1=stats.f1(binary),
-        kappa=stats.cohens_kappa(table) if a.labeled else None, label_mix=dict(a.labels),
-        latency_p50_ms=a.latency_p50_ms, latency_p95_ms=a.latency_p95_ms,
+        agreement_low=interval.low,
+        agreement_high=interval.high,
+        precision=stats.precision(binary),
+        recall=stats.recall(binary),
+        f1=stats.f1(binary),
+        kappa=stats.cohens_kappa(table) if a.labeled else None,
+        label_mix=dict(a.labels),
+        latency_p50_ms=a.latency_p50_ms,
+        latency_p95_ms=a.latency_p95_ms,
         cost_per_1000_usd=stats.cost_per_1000(a.cost_usd, a.cost_known),
     )
 
 
-def analyze_experiment(session: Session, experiment_id: str, *,
-                       min_effect: float = DEFAULT_MIN_EFFECT) -> ExperimentResult:
+def analyze_experiment(
+    session: Session, experiment_id: str, *, min_effect: float = DEFAULT_MIN_EFFECT
+) -> ExperimentResult:
     experiment = session.get(ABExperiment, experiment_id)
     if experiment is None:
         raise NotFoundError(f"unknown experiment id '{experiment_id}'")
@@ -135,35 +145,51 @@ def analyze_experiment(session: Session, experiment_id: str, *,
         newcombe_low=newcombe.low if newcombe else None,
         newcombe_high=newcombe.high if newcombe else None,
         fixed_horizon_p=stats.two_proportion_pvalue(x1, n1, x2, n2) if have_both else None,
-        always_valid_low=sequential.low, always_valid_high=sequential.high,
+        always_valid_low=sequential.low,
+        always_valid_high=sequential.high,
         always_valid_p=sequential.p_value,
     )
     paired = None
     if shadow:
         counts = paired_counts(session, experiment_id)
-        interval = stats.paired_diff_interval(counts.both, counts.primary_only,
-                                              counts.canary_only, counts.neither)
-        paired = {**asdict(counts), "n": counts.n,
-                  "mcnemar_p": stats.mcnemar_exact(counts.primary_only, counts.canary_only),
-                  "diff_low": interval.low, "diff_high": interval.high}
-        notes.append("shadow mode: the verdict treats arms as independent samples, which is "
-                     "conservative for paired data; McNemar is shown for reference")
+        interval = stats.paired_diff_interval(
+            counts.both, counts.primary_only, counts.canary_only, counts.neither
+        )
+        paired = {
+            **asdict(counts),
+            "n": counts.n,
+            "mcnemar_p": stats.mcnemar_exact(counts.primary_only, counts.canary_only),
+            "diff_low": interval.low,
+            "diff_high": interval.high,
+        }
+        notes.append(
+            "shadow mode: the verdict treats arms as independent samples, which is "
+            "conservative for paired data; McNemar is shown for reference"
+        )
     mix_table = [[arm.labels.get(label, 0) for label in LABELS] for arm in (primary, canary)]
-    drift = (stats.label_distribution_chi2(mix_table)
-             if all(sum(r) for r in mix_table) else None)
+    drift = stats.label_distribution_chi2(mix_table) if all(sum(r) for r in mix_table) else None
     baseline = x1 / n1 if n1 >= 30 else DEFAULT_BASELINE
     more = more_labels_needed(n1, n2, min(max(baseline, 0.05), 0.95), min_effect)
     decision = decide(srm_all if srm_all.flagged else srm_labeled, sequential, more)
     if primary.errors or canary.errors:
         notes.append("judgments with errors count toward the error rate, not toward quality")
     return ExperimentResult(
-        experiment_id=experiment_id, project_id=experiment.project_id, mode=experiment.mode,
-        status=experiment.status, canary_pct=experiment.canary_pct,
+        experiment_id=experiment_id,
+        project_id=experiment.project_id,
+        mode=experiment.mode,
+        status=experiment.status,
+        canary_pct=experiment.canary_pct,
         analyzed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         arms=[_arm_report(primary), _arm_report(canary)],
-        srm_all_p=srm_all.p_value, srm_all_flagged=srm_all.flagged,
-        srm_labeled_p=srm_labeled.p_value, srm_labeled_flagged=srm_labeled.flagged,
-        difference=difference, label_drift_p=drift.p_value if drift else None, paired=paired,
-        more_labels_per_arm=more, verdict=str(decision.verdict),
-        recommendation=decision.recommendation, notes=notes,
+        srm_all_p=srm_all.p_value,
+        srm_all_flagged=srm_all.flagged,
+        srm_labeled_p=srm_labeled.p_value,
+        srm_labeled_flagged=srm_labeled.flagged,
+        difference=difference,
+        label_drift_p=drift.p_value if drift else None,
+        paired=paired,
+        more_labels_per_arm=more,
+        verdict=str(decision.verdict),
+        recommendation=decision.recommendation,
+        notes=notes,
     )

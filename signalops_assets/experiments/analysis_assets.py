@@ -1,6 +1,7 @@
 """Dagster wiring for the nightly experiment analysis: asset, SRM check, schedule."""
 
 import os
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -17,21 +18,23 @@ from dagster import (
     define_asset_job,
 )
 
+from signalops_assets.db.session import session_scope
 from signalops_assets.experiments.history import analyze_and_record, verdict_history
 from signalops_assets.experiments.render import as_markdown
-from signalops_assets.db.session import session_scope
 from signalops_assets.resources import DatabaseResource
 
 
 @asset(deps=["ab_results"], group_name="experiments", compute_kind="statistics")
 def experiment_analysis(
     context: AssetExecutionContext, database: DatabaseResource
-) -> MaterializeResult:
+) -> MaterializeResult[None]:
     """Peeking-safe analysis of every active experiment and those completed in the last 7 days;
     each result is appended to experiment_analyses."""
     engine = database.engine()
     results = analyze_and_record(engine)
-    metadata: dict[str, object] = {"experiments_analyzed": len(results)}
+    metadata: dict[str, MetadataValue[Any]] = {
+        "experiments_analyzed": MetadataValue.int(len(results))
+    }
     srm = []
     for result in results:
         with session_scope(engine) as session:
@@ -44,7 +47,7 @@ def experiment_analysis(
         if result.srm_all_flagged or result.srm_labeled_flagged:
             srm.append(result.experiment_id)
     metadata["srm_flagged"] = MetadataValue.json(srm)
-    return MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+    return MaterializeResult(metadata=metadata)
 
 
 @asset_check(asset=experiment_analysis, blocking=False)
@@ -54,11 +57,12 @@ def experiment_srm_check(context: AssetCheckExecutionContext) -> AssetCheckResul
     flagged: list[str] = []
     if event and event.asset_materialization:
         value = event.asset_materialization.metadata.get("srm_flagged")
-        flagged = list(value.value) if value is not None else []  # type: ignore[arg-type]
+        flagged = [str(v) for v in value.value] if value is not None else []
     return AssetCheckResult(
         passed=not flagged,
         severity=AssetCheckSeverity.WARN,
-        description=("sample ratio mismatch in: " + ", ".join(flagged)) if flagged
+        description=("sample ratio mismatch in: " + ", ".join(flagged))
+        if flagged
         else "no sample ratio mismatch",
         metadata={"flagged": MetadataValue.json(flagged)},
     )

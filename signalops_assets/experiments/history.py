@@ -17,10 +17,16 @@ RECENT_DAYS = 7
 def due_experiment_ids(session: Session, now: datetime | None = None) -> list[str]:
     """Active and paused experiments, and those completed in the last 7 days."""
     since = (now or datetime.now(UTC)) - timedelta(days=RECENT_DAYS)
-    stmt = select(ABExperiment.experiment_id).where(
-        or_(ABExperiment.status.in_(("active", "paused")),
-            (ABExperiment.status == "completed") & (ABExperiment.ended_at >= since))
-    ).order_by(ABExperiment.started_at)
+    stmt = (
+        select(ABExperiment.experiment_id)
+        .where(
+            or_(
+                ABExperiment.status.in_(("active", "paused")),
+                (ABExperiment.status == "completed") & (ABExperiment.ended_at >= since),
+            )
+        )
+        .order_by(ABExperiment.started_at)
+    )
     return list(session.scalars(stmt))
 
 
@@ -31,10 +37,14 @@ def analyze_and_record(engine: Engine, now: datetime | None = None) -> list[Expe
     for experiment_id in ids:
         with session_scope(engine) as session:
             result = analyze_experiment(session, experiment_id)
-            session.add(ExperimentAnalysis(
-                experiment_id=experiment_id, verdict=result.verdict,
-                recommendation=result.recommendation, result=result.to_dict(),
-            ))
+            session.add(
+                ExperimentAnalysis(
+                    experiment_id=experiment_id,
+                    verdict=result.verdict,
+                    recommendation=result.recommendation,
+                    result=result.to_dict(),
+                )
+            )
         results.append(result)
     return results
 

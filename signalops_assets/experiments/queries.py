@@ -55,38 +55,47 @@ def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
         .group_by(Judgment.arm)
     )
     for arm, n, errors, cost, known, model in totals:
-        arms[arm] = ArmStats(arm=arm, model_id=model or "", judgments=int(n),
-                             errors=int(errors or 0), cost_usd=float(cost or 0.0),
-                             cost_known=int(known))
+        arms[arm] = ArmStats(
+            arm=arm,
+            model_id=model or "",
+            judgments=int(n),
+            errors=int(errors or 0),
+            cost_usd=float(cost or 0.0),
+            cost_known=int(known),
+        )
     mix = session.execute(
         base.add_columns(Judgment.label, func.count())
         .where(Judgment.error.is_(None))
         .group_by(Judgment.arm, Judgment.label)
     )
     for arm, label, n in mix:
-        arms[arm].labels[label] = int(n)
+        if arm is not None:
+            arms[arm].labels[label] = int(n)
     matrix = session.execute(
         select(Judgment.arm, Judgment.label, human, func.count())
         .join(Post, Post.id == Judgment.post_id)
-        .where(Judgment.experiment_id == experiment_id, Judgment.error.is_(None),
-               human.is_not(None))
+        .where(
+            Judgment.experiment_id == experiment_id, Judgment.error.is_(None), human.is_not(None)
+        )
         .group_by(Judgment.arm, Judgment.label, human)
     )
     for arm, label, human_label, n in matrix:
-        arms[arm].matrix[(label, human_label)] = int(n)
+        if arm is not None:
+            arms[arm].matrix[(label, human_label)] = int(n)
     for stats in arms.values():
         stats.latency_p50_ms = latency_quantile(session, experiment_id, stats, 0.50)
         stats.latency_p95_ms = latency_quantile(session, experiment_id, stats, 0.95)
     return arms
 
 
-def latency_quantile(session: Session, experiment_id: str, stats: ArmStats,
-                     q: float) -> float | None:
+def latency_quantile(
+    session: Session, experiment_id: str, stats: ArmStats, q: float
+) -> float | None:
     """Nearest-rank quantile by ORDER BY ... OFFSET: portable across SQLite and PostgreSQL,
     and one indexed probe per arm instead of loading latencies."""
     if stats.judgments == 0:
         return None
-    offset = max(0, min(stats.judgments - 1, int(round(q * (stats.judgments - 1)))))
+    offset = max(0, min(stats.judgments - 1, round(q * (stats.judgments - 1))))
     value = session.scalar(
         select(Judgment.latency_ms)
         .where(Judgment.experiment_id == experiment_id, Judgment.arm == stats.arm)
@@ -122,11 +131,21 @@ def paired_counts(session: Session, experiment_id: str) -> PairedCounts:
             func.sum(case((and_(primary.label != human, canary.label != human), 1), else_=0)),
         )
         .select_from(primary)
-        .join(canary, and_(canary.post_id == primary.post_id,
-                           canary.experiment_id == primary.experiment_id,
-                           canary.arm == "canary"))
+        .join(
+            canary,
+            and_(
+                canary.post_id == primary.post_id,
+                canary.experiment_id == primary.experiment_id,
+                canary.arm == "canary",
+            ),
+        )
         .join(Post, Post.id == primary.post_id)
-        .where(primary.experiment_id == experiment_id, primary.arm == "primary",
-               primary.error.is_(None), canary.error.is_(None), human.is_not(None))
+        .where(
+            primary.experiment_id == experiment_id,
+            primary.arm == "primary",
+            primary.error.is_(None),
+            canary.error.is_(None),
+            human.is_not(None),
+        )
     ).one()
     return PairedCounts(*(int(v or 0) for v in row))

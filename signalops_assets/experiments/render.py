@@ -15,15 +15,41 @@ def _pp(value: float | None) -> str:
 
 
 def arm_rows(result: ExperimentResult) -> tuple[list[str], list[list[object]]]:
-    headers = ["arm", "model", "n", "errors", "labeled", "agreement (95% Wilson)", "F1",
-               "kappa", "p50 ms", "p95 ms", "$ / 1k"]
+    headers = [
+        "arm",
+        "model",
+        "n",
+        "errors",
+        "labeled",
+        "agreement (95% Wilson)",
+        "F1",
+        "kappa",
+        "p50 ms",
+        "p95 ms",
+        "$ / 1k",
+    ]
     rows: list[list[object]] = []
     for arm in result.arms:
-        agreement = (f"{_pct(arm.agreement)} [{arm.agreement_low:.1%}, {arm.agreement_high:.1%}]"
-                     if arm.agreement is not None else "–")
-        rows.append([arm.arm, arm.model_id, arm.judgments, arm.errors, arm.labeled, agreement,
-                     arm.f1, arm.kappa, arm.latency_p50_ms, arm.latency_p95_ms,
-                     arm.cost_per_1000_usd])
+        agreement = (
+            f"{_pct(arm.agreement)} [{arm.agreement_low:.1%}, {arm.agreement_high:.1%}]"
+            if arm.agreement is not None
+            else "–"
+        )
+        rows.append(
+            [
+                arm.arm,
+                arm.model_id,
+                arm.judgments,
+                arm.errors,
+                arm.labeled,
+                agreement,
+                arm.f1,
+                arm.kappa,
+                arm.latency_p50_ms,
+                arm.latency_p95_ms,
+                arm.cost_per_1000_usd,
+            ]
+        )
     return headers, rows
 
 
@@ -43,9 +69,11 @@ def summary_lines(result: ExperimentResult) -> list[str]:
     ]
     if result.paired:
         p = result.paired
-        lines.append(f"paired (shadow): n={p['n']}, canary-only correct {p['canary_only']}, "
-                     f"primary-only {p['primary_only']}, McNemar exact p={p['mcnemar_p']:.3g}, "
-                     f"interval [{_pp(p['diff_low'])}, {_pp(p['diff_high'])}]")
+        lines.append(
+            f"paired (shadow): n={p['n']}, canary-only correct {p['canary_only']}, "
+            f"primary-only {p['primary_only']}, McNemar exact p={p['mcnemar_p']:.3g}, "
+            f"interval [{_pp(p['diff_low'])}, {_pp(p['diff_high'])}]"
+        )
     lines.append(f"verdict: {result.verdict} — {result.recommendation}")
     lines += [f"note: {n}" for n in result.notes]
     return lines
@@ -53,14 +81,23 @@ def summary_lines(result: ExperimentResult) -> list[str]:
 
 def as_markdown(result: ExperimentResult) -> str:
     headers, rows = arm_rows(result)
-    title = (f"**{result.experiment_id}** ({result.mode}, {result.canary_pct:.0%} canary, "
-             f"{result.status})")
-    return "\n\n".join([title, markdown_table(headers, rows),
-                        "\n".join(f"- {line}" for line in summary_lines(result))])
+    title = (
+        f"**{result.experiment_id}** ({result.mode}, {result.canary_pct:.0%} canary, "
+        f"{result.status})"
+    )
+    return "\n\n".join(
+        [
+            title,
+            markdown_table(headers, rows),
+            "\n".join(f"- {line}" for line in summary_lines(result)),
+        ]
+    )
 
 
 def as_text(result: ExperimentResult) -> str:
     headers, rows = arm_rows(result)
-    title = (f"{result.experiment_id}  project {result.project_id}  {result.mode}  "
-             f"{result.canary_pct:.0%} canary  {result.status}")
+    title = (
+        f"{result.experiment_id}  project {result.project_id}  {result.mode}  "
+        f"{result.canary_pct:.0%} canary  {result.status}"
+    )
     return "\n".join([title, "", text_table(headers, rows), "", *summary_lines(result)])

@@ -16,10 +16,11 @@ posts = AssetSpec(
     group_name="judging",
 )
 
+
 @asset(deps=[posts], group_name="judging", pool="llm", compute_kind="litellm")
 def judged_posts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
-) -> MaterializeResult:
+) -> MaterializeResult[None]:
     """Judge every post of the configured projects that the current judge has not judged."""
     engine = database.engine()
     rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
@@ -33,26 +34,47 @@ def judged_posts(
             judge = create_judge(session, llm.gateway(project.llm.api_base), project)
         context.log.info(f"{project_id}: judging with {judge.description}")
         with trace_context(run_id=context.run_id, metadata={"project": project_id}):
-            summary = judge_pending(engine, project_id, judge,
-                                    max_concurrency=project.llm.max_concurrency)
+            summary = judge_pending(
+                engine, project_id, judge, max_concurrency=project.llm.max_concurrency
+            )
         tracer.flush()
         totals["judged"] += summary.posts_judged
         totals["failures"] += summary.failures
         totals["cost_usd"] += summary.total_cost_usd
-        rows.append([
-            project_id, judge.description, summary.posts_judged,
-            summary.labels.get("relevant", 0), summary.labels.get("irrelevant", 0),
-            summary.labels.get("maybe", 0), summary.failures,
-            round(sum(summary.latencies_ms) / max(len(summary.latencies_ms), 1), 1),
-            round(summary.latency_ms(0.95), 1), round(summary.total_cost_usd, 6),
-            ", ".join(f"{k}={v}" for k, v in sorted(summary.arms.items())) or "–",
-        ])
-    headers = ["project", "judge", "judged", "relevant", "irrelevant", "maybe", "failures",
-               "mean ms", "p95 ms", "cost $", "arms"]
-    return MaterializeResult(metadata={
-        "posts_judged": totals["judged"],
-        "failures": totals["failures"],
-        "total_cost_usd": float(totals["cost_usd"]),
-        "by_project": MetadataValue.md(markdown_table(headers, rows)),
-        "database": database.display_url(),
-    })
+        rows.append(
+            [
+                project_id,
+                judge.description,
+                summary.posts_judged,
+                summary.labels.get("relevant", 0),
+                summary.labels.get("irrelevant", 0),
+                summary.labels.get("maybe", 0),
+                summary.failures,
+                round(sum(summary.latencies_ms) / max(len(summary.latencies_ms), 1), 1),
+                round(summary.latency_ms(0.95), 1),
+                round(summary.total_cost_usd, 6),
+                ", ".join(f"{k}={v}" for k, v in sorted(summary.arms.items())) or "–",
+            ]
+        )
+    headers = [
+        "project",
+        "judge",
+        "judged",
+        "relevant",
+        "irrelevant",
+        "maybe",
+        "failures",
+        "mean ms",
+        "p95 ms",
+        "cost $",
+        "arms",
+    ]
+    return MaterializeResult(
+        metadata={
+            "posts_judged": totals["judged"],
+            "failures": totals["failures"],
+            "total_cost_usd": float(totals["cost_usd"]),
+            "by_project": MetadataValue.md(markdown_table(headers, rows)),
+            "database": database.display_url(),
+        }
+    )

@@ -59,10 +59,17 @@ def parse_judgment(text: str) -> tuple[str, float, str] | str:
 
 def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: str) -> Judgment:
     base = Judgment(
-        post_id=post.post_id, label="maybe", confidence=0.0, reasoning="",
-        model_id=response.model, judge_key=judge_key, latency_ms=response.latency_ms,
-        cost_usd=response.cost_usd, prompt_tokens=response.prompt_tokens,
-        completion_tokens=response.completion_tokens, error=response.error,
+        post_id=post.post_id,
+        label="maybe",
+        confidence=0.0,
+        reasoning="",
+        model_id=response.model,
+        judge_key=judge_key,
+        latency_ms=response.latency_ms,
+        cost_usd=response.cost_usd,
+        prompt_tokens=response.prompt_tokens,
+        completion_tokens=response.completion_tokens,
+        error=response.error,
     )
     if not response.ok:
         return base
@@ -76,8 +83,14 @@ def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: st
 class LLMPromptJudge:
     """A prompted model: the project's relevance prompt plus the delimited post."""
 
-    def __init__(self, gateway: LLMGateway, project: ProjectConfig, model: str | None = None,
-                 fallbacks: tuple[str, ...] | None = None, trace_tags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        gateway: LLMGateway,
+        project: ProjectConfig,
+        model: str | None = None,
+        fallbacks: tuple[str, ...] | None = None,
+        trace_tags: tuple[str, ...] = (),
+    ) -> None:
         self.gateway = gateway
         self.project = project
         self.model = model or project.llm.judge_model
@@ -88,17 +101,30 @@ class LLMPromptJudge:
 
     def request(self, post: PostInput) -> LLMRequest:
         return LLMRequest(
-            model=self.model, messages=judge_messages(self.project, post),
-            temperature=self.project.llm.temperature, max_tokens=self.project.llm.max_tokens,
-            fallbacks=self.fallbacks, timeout_s=self.project.llm.max_judge_latency_ms / 1000,
+            model=self.model,
+            messages=judge_messages(self.project, post),
+            temperature=self.project.llm.temperature,
+            max_tokens=self.project.llm.max_tokens,
+            fallbacks=self.fallbacks,
+            timeout_s=self.project.llm.max_judge_latency_ms / 1000,
             trace_name="judge_llm_call",
         )
 
-    async def ajudge_one(self, post: PostInput, *, judge_key: str | None = None,
-                         tags: tuple[str, ...] = (), session_id: str | None = None) -> Judgment:
+    async def ajudge_one(
+        self,
+        post: PostInput,
+        *,
+        judge_key: str | None = None,
+        tags: tuple[str, ...] = (),
+        session_id: str | None = None,
+    ) -> Judgment:
         tracer = self.gateway.tracer
-        with tracer.span("judge_relevance", input={"post_id": post.post_id},
-                         tags=[*self.trace_tags, *tags], session_id=session_id) as span:
+        with tracer.span(
+            "judge_relevance",
+            input={"post_id": post.post_id},
+            tags=[*self.trace_tags, *tags],
+            session_id=session_id,
+        ) as span:
             response = await self.gateway.acomplete(self.request(post))
             judgment = judgment_from_response(post, response, judge_key or self.done_key)
             span.update(output={"label": judgment.label, "error": judgment.error})
@@ -108,13 +134,18 @@ class LLMPromptJudge:
         return [await self.ajudge_one(post)]
 
 
-async def call_with_deadline(gateway: LLMGateway, request: LLMRequest,
-                             deadline_ms: int) -> LLMResponse:
+async def call_with_deadline(
+    gateway: LLMGateway, request: LLMRequest, deadline_ms: int
+) -> LLMResponse:
     """The call, or a timeout failure once `deadline_ms` passes (the latency budget)."""
     started = time.perf_counter()
     try:
         return await asyncio.wait_for(gateway.acomplete(request), timeout=deadline_ms / 1000)
     except TimeoutError:
-        return LLMResponse(text="", model=request.model,
-                           latency_ms=(time.perf_counter() - started) * 1000, cost_usd=None,
-                           error=f"latency budget exceeded: > {deadline_ms} ms")
+        return LLMResponse(
+            text="",
+            model=request.model,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=None,
+            error=f"latency budget exceeded: > {deadline_ms} ms",
+        )

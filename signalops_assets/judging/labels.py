@@ -60,8 +60,11 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
             except json.JSONDecodeError as exc:
                 out.append((line_no, None, f"invalid JSON: {exc.msg}"))
                 continue
-            out.append((line_no, obj, None) if isinstance(obj, dict)
-                       else (line_no, None, "expected a JSON object"))
+            out.append(
+                (line_no, obj, None)
+                if isinstance(obj, dict)
+                else (line_no, None, "expected a JSON object")
+            )
         return out
     reader = csv.DictReader(text.splitlines())
     for index, row in enumerate(reader, start=2):  # line 1 is the header

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import ABResult, Judgment as JudgmentRow, Post
+from signalops_assets.db.models import ABResult, Post
+from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import Judgment, RelevanceJudge
 from signalops_assets.judging.prompts import PostInput
@@ -49,18 +50,24 @@ class JudgeRunSummary:
         if not self.latencies_ms:
             return 0.0
         ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(round(quantile * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(quantile * (len(ordered) - 1)))]
 
 
-def pending_posts(session: Session, project_id: str, done_key: str,
-                  limit: int | None = None) -> list[PostInput]:
+def pending_posts(
+    session: Session, project_id: str, done_key: str, limit: int | None = None
+) -> list[PostInput]:
     judged = exists().where(JudgmentRow.post_id == Post.id, JudgmentRow.judge_key == done_key)
     stmt = select(Post).where(Post.project_id == project_id, ~judged).order_by(Post.id)
     if limit:
         stmt = stmt.limit(limit)
     return [
-        PostInput(post_id=p.id, platform_id=p.platform_id, author=p.author,
-                  author_bio=p.author_bio, text=p.text)
+        PostInput(
+            post_id=p.id,
+            platform_id=p.platform_id,
+            author=p.author,
+            author_bio=p.author_bio,
+            text=p.text,
+        )
         for p in session.scalars(stmt)
     ]
 
@@ -72,11 +79,17 @@ def store_judgments(session: Session, project_id: str, judgments: Sequence[Judgm
         session.add(row)
         session.flush()  # assigns row.id for the ab_results reference
         if judgment.experiment_id and judgment.arm:
-            session.add(ABResult(
-                experiment_id=judgment.experiment_id, judgment_id=row.id,
-                post_id=judgment.post_id, arm=judgment.arm, model_id=judgment.model_id,
-                latency_ms=judgment.latency_ms, cost_usd=judgment.cost_usd,
-            ))
+            session.add(
+                ABResult(
+                    experiment_id=judgment.experiment_id,
+                    judgment_id=row.id,
+                    post_id=judgment.post_id,
+                    arm=judgment.arm,
+                    model_id=judgment.model_id,
+                    latency_ms=judgment.latency_ms,
+                    cost_usd=judgment.cost_usd,
+                )
+            )
 
 
 def judge_pending(
@@ -92,8 +105,9 @@ def judge_pending(
     """Judge every pending post; commits per chunk so a crash keeps finished work."""
     with session_scope(engine) as session:
         posts = pending_posts(session, project_id, judge.done_key, limit)
-    summary = JudgeRunSummary(judge=judge.description,
-                              experiment_id=getattr(judge, "experiment_id", None))
+    summary = JudgeRunSummary(
+        judge=judge.description, experiment_id=getattr(judge, "experiment_id", None)
+    )
 
     async def run() -> None:
         semaphore = asyncio.Semaphore(max_concurrency)

@@ -58,7 +58,7 @@ def template_draft(messages: list[dict[str, Any]]) -> str:
     handle = author.group(1) if author else "there"
     topic = " ".join(post.split()[:8])
     return (
-        f"Hi {handle}, thanks for sharing this. On \"{topic}\": Spectra's `spectra trace` "
+        f'Hi {handle}, thanks for sharing this. On "{topic}": Spectra\'s `spectra trace` '
         "command can show where the time goes. Happy to help if you want to try it "
         "(I work on Spectra)."
     )
@@ -79,15 +79,15 @@ def _words(messages: list[dict[str, Any]]) -> int:
 
 def build_handler() -> Any:
     """A litellm CustomLLM instance; built lazily because importing litellm is slow."""
-    from litellm import CustomLLM, ModelResponse
-    from litellm.llms.custom_llm import CustomLLMError
+    from litellm import ModelResponse
+    from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 
-    class LocalProvider(CustomLLM):  # type: ignore[misc]
+    class LocalProvider(CustomLLM):
         def _respond(self, model: str, messages: list[dict[str, Any]]) -> Any:
             try:
                 content = _answer(model, messages)
             except ValueError as exc:
-                raise CustomLLMError(status_code=404, message=str(exc)) from None
+                raise CustomLLMError(status_code=404, message=str(exc)) from None  # type: ignore[no-untyped-call]
             prompt_tokens = _words(messages)
             completion_tokens = len(content.split())
             return ModelResponse(

@@ -32,8 +32,14 @@ def _for_review(pair: PreferencePair, post_text: str) -> PairForReview:
     if pair.review_verdict == "swap":  # show reviewers what they first saw
         chosen, rejected = rejected, chosen
     return PairForReview(
-        pair_id=pair.id, project_id=pair.project_id, post_text=post_text, prompt=pair.prompt,
-        chosen=chosen, rejected=rejected, source=pair.source, edit_ratio=pair.edit_ratio,
+        pair_id=pair.id,
+        project_id=pair.project_id,
+        post_text=post_text,
+        prompt=pair.prompt,
+        chosen=chosen,
+        rejected=rejected,
+        source=pair.source,
+        edit_ratio=pair.edit_ratio,
         length_delta=pair.length_delta,
     )
 
@@ -45,19 +51,26 @@ def pairs_for_review(engine: Engine, project_id: str) -> list[PairForReview]:
         rows = session.execute(
             select(PreferencePair, Post.text)
             .join(Post, Post.id == PreferencePair.post_id)
-            .where(PreferencePair.project_id == project_id,
-                   (PreferencePair.filtered.is_(False))
-                   | (PreferencePair.filter_reason == REVIEWER_REASON))
+            .where(
+                PreferencePair.project_id == project_id,
+                (PreferencePair.filtered.is_(False))
+                | (PreferencePair.filter_reason == REVIEWER_REASON),
+            )
             .order_by(PreferencePair.id)
         ).all()
         return [_for_review(pair, text) for pair, text in rows]
 
 
-def push_project(engine: Engine, project_id: str, settings: ArgillaSettings,
-                 dataset: str | None = None) -> PushSummary:
-    return push_pairs(pairs_for_review(engine, project_id), api_url=settings.api_url,
-                      api_key=settings.api_key, workspace=settings.workspace,
-                      dataset=dataset or default_dataset_name(project_id))
+def push_project(
+    engine: Engine, project_id: str, settings: ArgillaSettings, dataset: str | None = None
+) -> PushSummary:
+    return push_pairs(
+        pairs_for_review(engine, project_id),
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        workspace=settings.workspace,
+        dataset=dataset or default_dataset_name(project_id),
+    )
 
 
 @dataclass
@@ -76,8 +89,7 @@ def _majority(verdicts: list[ReviewVerdict]) -> str | None:
     return counts[0][0]
 
 
-def apply_verdicts(engine: Engine, project_id: str,
-                   verdicts: list[ReviewVerdict]) -> SyncSummary:
+def apply_verdicts(engine: Engine, project_id: str, verdicts: list[ReviewVerdict]) -> SyncSummary:
     """keep → as exported; swap → chosen and rejected exchanged; discard → filtered with
     reason `reviewer`. Several reviewers: the majority decides; a tie changes nothing."""
     summary = SyncSummary(verdicts_read=len(verdicts))
@@ -123,9 +135,13 @@ def _apply(pair: PreferencePair, decision: str) -> bool:
     return True
 
 
-def sync_project(engine: Engine, project_id: str, settings: ArgillaSettings,
-                 dataset: str | None = None) -> SyncSummary:
-    verdicts = fetch_verdicts(api_url=settings.api_url, api_key=settings.api_key,
-                              workspace=settings.workspace,
-                              dataset=dataset or default_dataset_name(project_id))
+def sync_project(
+    engine: Engine, project_id: str, settings: ArgillaSettings, dataset: str | None = None
+) -> SyncSummary:
+    verdicts = fetch_verdicts(
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        workspace=settings.workspace,
+        dataset=dataset or default_dataset_name(project_id),
+    )
     return apply_verdicts(engine, project_id, verdicts)

@@ -29,11 +29,22 @@ def test_database_url_password_is_redacted() -> None:
 def test_import_reports_bad_lines_keeps_good_and_is_idempotent(
     engine: Engine, tmp_path: Path
 ) -> None:
-    good = {"platform_id": "x:1", "author": "@a", "author_bio": "SRE", "text": "p99 latency",
-            "created_at": "2026-11-01T10:00:00Z", "raw": {"likes": 1}}
-    lines = [json.dumps(good), "{not json", json.dumps({"text": "no id"}),
-             json.dumps({**good, "platform_id": "x:2"}), "",
-             json.dumps({**good, "platform_id": "x:3", "created_at": "yesterday"})]
+    good = {
+        "platform_id": "x:1",
+        "author": "@a",
+        "author_bio": "SRE",
+        "text": "p99 latency",
+        "created_at": "2026-11-01T10:00:00Z",
+        "raw": {"likes": 1},
+    }
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"text": "no id"}),
+        json.dumps({**good, "platform_id": "x:2"}),
+        "",
+        json.dumps({**good, "platform_id": "x:3", "created_at": "yesterday"}),
+    ]
     path = tmp_path / "posts.jsonl"
     path.write_text("\n".join(lines) + "\n")
     runner = CliRunner()
@@ -60,8 +71,9 @@ def test_sample_posts_import(engine: Engine) -> None:
 
 def test_unknown_project_and_missing_file_exit_2(engine: Engine, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["posts", "import", str(tmp_path / "x.jsonl"), "--project",
-                                 "spectra"])
+    result = runner.invoke(
+        cli, ["posts", "import", str(tmp_path / "x.jsonl"), "--project", "spectra"]
+    )
     assert result.exit_code == 2 and "file not found" in result.output
     result = runner.invoke(cli, ["posts", "import", "x.jsonl", "--project", "ghost"])
     assert result.exit_code == 2 and "not found" in result.output

@@ -26,8 +26,7 @@ def _post(session, platform_id: str = "x:1") -> Post:  # type: ignore[no-untyped
     if session.get(Project, "p") is None:
         session.add(Project(project_id="p", name="P"))
         session.flush()
-    post = Post(project_id="p", platform_id=platform_id, text="hi",
-                created_at=datetime.now(UTC))
+    post = Post(project_id="p", platform_id=platform_id, text="hi", created_at=datetime.now(UTC))
     session.add(post)
     session.flush()
     return post
@@ -46,11 +45,13 @@ def test_one_judgment_per_post_and_judge(engine: Engine) -> None:
     with session_scope(engine) as session:
         post = _post(session)
         post_id = post.id
-        session.add(Judgment(post_id=post_id, project_id="p", judge_key="m", label="maybe",
-                             model_id="m"))
+        session.add(
+            Judgment(post_id=post_id, project_id="p", judge_key="m", label="maybe", model_id="m")
+        )
     with pytest.raises(IntegrityError), session_scope(engine) as session:
-        session.add(Judgment(post_id=post_id, project_id="p", judge_key="m", label="relevant",
-                             model_id="m"))
+        session.add(
+            Judgment(post_id=post_id, project_id="p", judge_key="m", label="relevant", model_id="m")
+        )
 
 
 def test_draft_event_foreign_key(engine: Engine) -> None:

@@ -22,7 +22,10 @@ def test_untrusted_output_is_a_parse_failure(text: str, error: str) -> None:
 
 def test_valid_output() -> None:
     assert parse_judgment('{"label": "Maybe", "confidence": 0.4, "reasoning": "x"}') == (
-        "maybe", 0.4, "x")
+        "maybe",
+        0.4,
+        "x",
+    )
 
 
 def test_post_cannot_close_its_delimiter() -> None:

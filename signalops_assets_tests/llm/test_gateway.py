@@ -97,8 +97,10 @@ def test_cost_known_model_and_unknown_model(fake_llm: FakeOpenAIServer) -> None:
 
 def test_batch_bounds_concurrency(fake_llm: FakeOpenAIServer) -> None:
     fake_llm.set_behavior("paced", latency_ms=100)
-    requests = [LLMRequest(model="openai/paced", messages=[{"role": "user", "content": str(i)}])
-                for i in range(24)]
+    requests = [
+        LLMRequest(model="openai/paced", messages=[{"role": "user", "content": str(i)}])
+        for i in range(24)
+    ]
     started = time.perf_counter()
     responses = gw(fake_llm).batch(requests, max_concurrency=8)
     elapsed = time.perf_counter() - started
@@ -138,8 +140,9 @@ def test_import_makes_no_network_call_and_exit_is_quiet() -> None:
         "print(all(r.ok for r in gw.batch(reqs, 2)))\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
     assert "Event loop is closed" not in result.stderr

@@ -22,8 +22,11 @@ SECRET = "sk-provider-secret-never-in-traces"
 
 
 def test_ab_judgments_are_traced_with_tags_session_and_run_id(
-    sqlite_engine: Engine, isolated_env: Path, fake_llm: FakeOpenAIServer,
-    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch,
+    sqlite_engine: Engine,
+    isolated_env: Path,
+    fake_llm: FakeOpenAIServer,
+    otlp_receiver: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from signalops_assets.config import load_project
     from signalops_assets.posts import ensure_project, import_posts
@@ -38,13 +41,22 @@ def test_ab_judgments_are_traced_with_tags_session_and_run_id(
     with session_scope(sqlite_engine) as session:
         ensure_project(session, load_project("spectra"))
         import_posts(session, "spectra", posts)
-        session.add(ABExperiment(experiment_id="exp-trace", project_id="spectra",
-                                 primary_model="openai/judge-a", canary_model="openai/judge-b",
-                                 canary_pct=0.5, mode="shadow"))
+        session.add(
+            ABExperiment(
+                experiment_id="exp-trace",
+                project_id="spectra",
+                primary_model="openai/judge-a",
+                canary_model="openai/judge-b",
+                canary_pct=0.5,
+                mode="shadow",
+            )
+        )
     result = materialize(
         [judged_posts],
-        resources={"database": DatabaseResource(url=str(sqlite_engine.url)),
-                   "llm": LLMResource(api_base=fake_llm.base_url)},
+        resources={
+            "database": DatabaseResource(url=str(sqlite_engine.url)),
+            "llm": LLMResource(api_base=fake_llm.base_url),
+        },
     )
     assert result.success
     reset_tracer()  # shuts the tracer down, so every span has been exported
@@ -61,8 +73,11 @@ def test_ab_judgments_are_traced_with_tags_session_and_run_id(
         assert attrs["session.id"] == "exp-trace"
         assert json.loads(attrs["langfuse.trace.metadata.dagster_run_id"]) == result.run_id
     assert arms == {"arm:primary", "arm:canary"}
-    generations = [s for s in otlp_receiver.spans()
-                   if s["attributes"].get("langfuse.observation.type") == "generation"]
+    generations = [
+        s
+        for s in otlp_receiver.spans()
+        if s["attributes"].get("langfuse.observation.type") == "generation"
+    ]
     assert len(generations) == 24
     for gen in generations:
         assert by_id[gen["parent_span_id"]]["name"] == "judge_relevance"

@@ -29,28 +29,45 @@ def seed_pairs(engine: Engine, n: int = 3) -> list[int]:
         session.add(Project(project_id="p", name="P"))
         session.flush()
         for i in range(n):
-            post = Post(project_id="p", platform_id=f"x:{i}", text=f"post {i} about tracing",
-                        created_at=datetime.now(UTC))
+            post = Post(
+                project_id="p",
+                platform_id=f"x:{i}",
+                text=f"post {i} about tracing",
+                created_at=datetime.now(UTC),
+            )
             session.add(post)
             session.flush()
             prompt = json.dumps([{"role": "user", "content": f"reply to post {i}"}])
-            draft = Draft(post_id=post.id, project_id="p", prompt=prompt,
-                          text_generated=f"generated {i}", text_final=f"edited reply {i}",
-                          status="edited")
+            draft = Draft(
+                post_id=post.id,
+                project_id="p",
+                prompt=prompt,
+                text_generated=f"generated {i}",
+                text_final=f"edited reply {i}",
+                status="edited",
+            )
             session.add(draft)
             session.flush()
-            pair = PreferencePair(project_id="p", draft_id=draft.id, post_id=post.id,
-                                  prompt=prompt, chosen=f"edited reply {i}",
-                                  rejected=f"generated {i}", source="edit", edit_ratio=0.4,
-                                  length_delta=3)
+            pair = PreferencePair(
+                project_id="p",
+                draft_id=draft.id,
+                post_id=post.id,
+                prompt=prompt,
+                chosen=f"edited reply {i}",
+                rejected=f"generated {i}",
+                source="edit",
+                edit_ratio=0.4,
+                length_delta=3,
+            )
             session.add(pair)
             session.flush()
             ids.append(pair.id)
     return ids
 
 
-def test_push_sync_swap_discard_and_idempotence(engine: Engine,
-                                                fake_argilla: FakeArgillaServer) -> None:
+def test_push_sync_swap_discard_and_idempotence(
+    engine: Engine, fake_argilla: FakeArgillaServer
+) -> None:
     ids = seed_pairs(engine)
     settings = ArgillaSettings(api_url=fake_argilla.url, api_key=fake_argilla.api_key)
     dataset = default_dataset_name("p")
