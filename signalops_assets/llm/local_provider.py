@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 PROVIDER = "local"
-JUDGE_MODELS = {"keyword-judge"}
+# The strict variant needs two signals for "relevant": a second offline judge, so the sample
+# project can run a real A/B experiment without any API key.
+JUDGE_MODELS = {"keyword-judge": 1, "keyword-judge-strict": 2}
 DRAFT_MODELS = {"template-drafter"}
 
 _POST_RE = re.compile(r"<post>\s*(.*?)\s*</post>", re.DOTALL)
@@ -31,7 +33,7 @@ def _signals(system: str) -> tuple[list[str], list[str]]:
     return found["Positive"], found["Negative"]
 
 
-def keyword_judgment(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def keyword_judgment(messages: list[dict[str, Any]], threshold: int = 1) -> dict[str, Any]:
     """The judgment a real model would return, from signal counts in the delimited post."""
     positive, negative = _signals(_message_text(messages, "system"))
     match = _POST_RE.search(_message_text(messages, "user"))
@@ -41,9 +43,9 @@ def keyword_judgment(messages: list[dict[str, Any]]) -> dict[str, Any]:
     score = len(pos) - len(neg)
     if not post.strip():
         return {"label": "irrelevant", "confidence": 0.9, "reasoning": "empty post"}
-    if score >= 1:
+    if score >= threshold:
         label, confidence = "relevant", min(0.55 + 0.15 * score, 0.95)
-    elif score <= -1 or not pos:
+    elif score <= -1 or not pos or score < threshold - 1:
         label, confidence = "irrelevant", min(0.6 + 0.1 * max(len(neg), 1), 0.95)
     else:
         label, confidence = "maybe", 0.5
@@ -67,10 +69,10 @@ def template_draft(messages: list[dict[str, Any]]) -> str:
 def _answer(model: str, messages: list[dict[str, Any]]) -> str:
     name = model.split("/", 1)[-1]
     if name in JUDGE_MODELS:
-        return json.dumps(keyword_judgment(messages))
+        return json.dumps(keyword_judgment(messages, JUDGE_MODELS[name]))
     if name in DRAFT_MODELS:
         return template_draft(messages)
-    raise ValueError(f"unknown local model '{model}' (known: keyword-judge, template-drafter)")
+    raise ValueError(f"unknown local model '{model}' (known: keyword-judge, keyword-judge-strict, template-drafter)")
 
 
 def _words(messages: list[dict[str, Any]]) -> int:
