@@ -8,13 +8,37 @@ from signalops_assets.experiments.analysis_assets import (
     experiment_srm_check,
     nightly_experiment_analysis,
 )
+from signalops_assets.experiments.assets import ab_results
+from signalops_assets.jobs import deployment_executor, judging_job
 from signalops_assets.judging.assets import judged_posts, posts
+from signalops_assets.judging.partitions import build_partitioned_judged_posts, partitioned_enabled
+from signalops_assets.preferences.assets import (
+    dpo_jsonl,
+    dpo_jsonl_valid,
+    drafts,
+    preference_pairs,
+)
+from signalops_assets.preferences.sensors import dpo_export_job, draft_edits_sensor
 from signalops_assets.resources import default_resources
 
+# SIGNALOPS_PARTITIONED=1: the same judged_posts, one partition per post day (scale-out).
+judged_posts_asset = build_partitioned_judged_posts() if partitioned_enabled() else judged_posts
+
 defs = Definitions(
-    assets=[posts, judged_posts, experiment_analysis],
-    asset_checks=[experiment_srm_check],
-    jobs=[experiment_analysis_job],
+    assets=[
+        posts,
+        judged_posts_asset,
+        ab_results,
+        experiment_analysis,
+        drafts,
+        preference_pairs,
+        dpo_jsonl,
+    ],
+    asset_checks=[experiment_srm_check, dpo_jsonl_valid],
+    jobs=[judging_job, experiment_analysis_job, dpo_export_job],
+    sensors=[draft_edits_sensor],
     schedules=[nightly_experiment_analysis],
     resources=default_resources(),
+    # None (Dagster's multiprocess default) unless SIGNALOPS_EXECUTOR=celery.
+    executor=deployment_executor(),
 )

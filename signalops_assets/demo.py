@@ -43,7 +43,12 @@ def main() -> int:
 
     # Every materializable asset; `posts` is external (loaded above, not computed).
     job_assets = [a for a in defs.assets or [] if isinstance(a, AssetsDefinition)]
-    result = materialize(job_assets, instance=DagsterInstance.get(), resources=defs.resources)
+    result = materialize(
+        job_assets,
+        instance=DagsterInstance.get(),
+        resources=defs.resources,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
     if not result.success:
         print("materialization failed; see the run in the Dagster UI (make dev)", file=sys.stderr)
         return 1

@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from signalops_assets.cli import db_cmd, judgments_cmd, posts_cmd
+from signalops_assets.cli import (
+    db_cmd,
+    drafts_cmd,
+    experiment_cmd,
+    export_cmd,
+    judgments_cmd,
+    model_cmd,
+    posts_cmd,
+    preferences_cmd,
+)
 
 
 class SignalOpsGroup(click.Group):
@@ -39,6 +48,11 @@ def cli() -> None:
 cli.add_command(db_cmd.db)
 cli.add_command(posts_cmd.posts)
 cli.add_command(judgments_cmd.judgments)
+cli.add_command(model_cmd.model)
+cli.add_command(experiment_cmd.experiment)
+cli.add_command(drafts_cmd.drafts)
+cli.add_command(preferences_cmd.preferences)
+cli.add_command(export_cmd.export)
 
 
 def main() -> None:

@@ -26,29 +26,30 @@ class ABTestJudge:
     """Split mode: each post goes to one arm. Shadow mode: both judge every post; the primary's
     judgment is the one the pipeline acts on, the canary's is stored for paired analysis."""
 
-    def __init__(self, *, experiment_id: str, canary_pct: float, mode: str,
-                 primary: Any, canary: Any) -> None:
+    def __init__(
+        self, *, experiment_id: str, canary_pct: float, mode: str, primary: Any, canary: Any
+    ) -> None:
         self.experiment_id = experiment_id
         self.canary_pct = canary_pct
         self.mode = mode
         self.primary = primary
         self.canary = canary
         self.done_key = f"experiment:{experiment_id}"
+        share = "canary judges every post" if mode == "shadow" else f"{canary_pct:.0%} canary"
         self.description = (
-            f"A/B {mode} {experiment_id}: {primary.model} vs {canary.model} "
-            f"({canary_pct:.0%} canary)"
+            f"A/B {mode} {experiment_id}: {primary.model} vs {canary.model} ({share})"
         )
 
     def _tags(self, arm: str) -> tuple[str, ...]:
         return ("ab-test", f"experiment:{self.experiment_id}", f"arm:{arm}")
 
-    async def _judge(self, judge: Any, post: PostInput, arm: str, key: str,
-                     is_primary: bool) -> Judgment:
+    async def _judge(
+        self, judge: Any, post: PostInput, arm: str, key: str, is_primary: bool
+    ) -> Judgment:
         judgment: Judgment = await judge.ajudge_one(
             post, judge_key=key, tags=self._tags(arm), session_id=self.experiment_id
         )
-        return replace(judgment, experiment_id=self.experiment_id, arm=arm,
-                       is_primary=is_primary)
+        return replace(judgment, experiment_id=self.experiment_id, arm=arm, is_primary=is_primary)
 
     async def ajudge(self, post: PostInput) -> list[Judgment]:
         # The platform id is the unit: unique within the experiment's project, and unlike the

@@ -1,5 +1,7 @@
 """Dagster assets for judging: thin wrappers over judging.service."""
 
+from datetime import datetime
+
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.config import configured_project_ids, load_project
@@ -22,6 +24,19 @@ def judged_posts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
     """Judge every post of the configured projects that the current judge has not judged."""
+    return judge_configured_projects(context, database, llm)
+
+
+def judge_configured_projects(
+    context: AssetExecutionContext,
+    database: DatabaseResource,
+    llm: LLMResource,
+    *,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> MaterializeResult[None]:
+    """The body of judged_posts, shared with its daily-partitioned variant (judging.partitions),
+    which passes the partition's [created_from, created_to) window."""
     engine = database.engine()
     rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
     from signalops_assets.llm.tracing import get_tracer, trace_context
@@ -35,7 +50,12 @@ def judged_posts(
         context.log.info(f"{project_id}: judging with {judge.description}")
         with trace_context(run_id=context.run_id, metadata={"project": project_id}):
             summary = judge_pending(
-                engine, project_id, judge, max_concurrency=project.llm.max_concurrency
+                engine,
+                project_id,
+                judge,
+                max_concurrency=project.llm.max_concurrency,
+                created_from=created_from,
+                created_to=created_to,
             )
         tracer.flush()
         totals["judged"] += summary.posts_judged

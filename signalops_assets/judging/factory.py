@@ -27,15 +27,24 @@ def single_model_judge(gateway: LLMGateway, project: ProjectConfig, model: str) 
     return LLMPromptJudge(gateway, project, model)
 
 
+def current_experiment(session: Session, project_id: str) -> ABExperiment | None:
+    """The project's active experiment, else its most recently started paused one."""
+    return session.scalar(
+        select(ABExperiment)
+        .where(ABExperiment.project_id == project_id, ABExperiment.status.in_(("active", "paused")))
+        # "active" sorts before "paused": an active experiment always wins.
+        .order_by(ABExperiment.status, ABExperiment.started_at.desc())
+        .limit(1)
+    )
+
+
 def create_judge(session: Session, gateway: LLMGateway, project: ProjectConfig) -> RelevanceJudge:
-    """An active experiment (experiments enabled) → ABTestJudge; a `ft:` model →
-    FineTunedJudge; else LLMPromptJudge."""
+    """An active experiment (experiments enabled) → ABTestJudge; a paused one → its primary
+    alone, unattributed; a `ft:` model → FineTunedJudge; else LLMPromptJudge."""
     if project.experiments.enabled:
-        experiment = session.scalar(
-            select(ABExperiment).where(
-                ABExperiment.project_id == project.project_id, ABExperiment.status == "active"
-            )
-        )
+        experiment = current_experiment(session, project.project_id)
+        if experiment is not None and experiment.status == "paused":
+            return single_model_judge(gateway, project, experiment.primary_model)
         if experiment is not None:
             from signalops_assets.judging.ab import ABTestJudge
 

@@ -21,6 +21,24 @@ def litellm_finetuned_id(model: str) -> str:
     return model if model.startswith("openai/") else f"openai/{model}"
 
 
+def _with_fallback(first: Judgment, fallback: Judgment, fallback_model: str) -> Judgment:
+    """The fallback's answer, charged with the whole wait and every known cost: an A/B arm
+    whose fine-tuned model times out must not look as fast as its fallback."""
+    first_error = first.error or ""
+    costs = [c for c in (first.cost_usd, fallback.cost_usd) if c is not None]
+    judgment = replace(
+        fallback,
+        latency_ms=first.latency_ms + fallback.latency_ms,
+        cost_usd=sum(costs) if costs else None,
+        reasoning=f"[fallback after: {first_error[:200]}] {fallback.reasoning}",
+    )
+    if judgment.error:
+        judgment = replace(
+            judgment, error=f"{first_error[:300]}; fallback {fallback_model}: {judgment.error}"
+        )
+    return judgment
+
+
 class FineTunedJudge(LLMPromptJudge):
     def __init__(self, gateway: LLMGateway, project: ProjectConfig, model: str) -> None:
         super().__init__(gateway, project, litellm_finetuned_id(model), fallbacks=())
@@ -30,21 +48,29 @@ class FineTunedJudge(LLMPromptJudge):
         self.deadline_ms = project.llm.max_judge_latency_ms
         self.description = f"fine-tuned judge {model}"
 
-    async def ajudge_one(self, post: PostInput, *, judge_key: str | None = None,
-                         tags: tuple[str, ...] = (), session_id: str | None = None) -> Judgment:
+    async def ajudge_one(
+        self,
+        post: PostInput,
+        *,
+        judge_key: str | None = None,
+        tags: tuple[str, ...] = (),
+        session_id: str | None = None,
+    ) -> Judgment:
         key = judge_key or self.done_key
         tracer = self.gateway.tracer
-        with tracer.span("judge_relevance", input={"post_id": post.post_id},
-                         tags=[*self.trace_tags, *tags], session_id=session_id) as span:
+        with tracer.span(
+            "judge_relevance",
+            input={"post_id": post.post_id},
+            tags=[*self.trace_tags, *tags],
+            session_id=session_id,
+        ) as span:
             response = await call_with_deadline(self.gateway, self.request(post), self.deadline_ms)
             judgment = judgment_from_response(post, response, key)
             if judgment.error and self.fallback_model:
-                first_error = judgment.error
-                fallback = replace(self.request(post), model=self.fallback_model)
-                response = await self.gateway.acomplete(fallback)
-                judgment = judgment_from_response(post, response, key)
-                judgment = replace(judgment, reasoning=(
-                    f"[fallback after: {first_error[:200]}] {judgment.reasoning}"))
+                request = replace(self.request(post), model=self.fallback_model)
+                response = await self.gateway.acomplete(request)
+                fallback = judgment_from_response(post, response, key)
+                judgment = _with_fallback(judgment, fallback, self.fallback_model)
             if judgment.error:
                 judgment = replace(judgment, label="maybe", confidence=0.0)
             span.update(output={"label": judgment.label, "error": judgment.error})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
@@ -54,10 +55,21 @@ class JudgeRunSummary:
 
 
 def pending_posts(
-    session: Session, project_id: str, done_key: str, limit: int | None = None
+    session: Session,
+    project_id: str,
+    done_key: str,
+    limit: int | None = None,
+    *,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
 ) -> list[PostInput]:
+    """Posts the judge has not judged; with a window, only those created in [from, to)."""
     judged = exists().where(JudgmentRow.post_id == Post.id, JudgmentRow.judge_key == done_key)
     stmt = select(Post).where(Post.project_id == project_id, ~judged).order_by(Post.id)
+    if created_from is not None:
+        stmt = stmt.where(Post.created_at >= created_from)
+    if created_to is not None:
+        stmt = stmt.where(Post.created_at < created_to)
     if limit:
         stmt = stmt.limit(limit)
     return [
@@ -101,10 +113,20 @@ def judge_pending(
     chunk_size: int = 64,
     limit: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
 ) -> JudgeRunSummary:
-    """Judge every pending post; commits per chunk so a crash keeps finished work."""
+    """Judge every pending post (optionally only those created in [created_from, created_to),
+    one daily partition); commits per chunk so a crash keeps finished work."""
     with session_scope(engine) as session:
-        posts = pending_posts(session, project_id, judge.done_key, limit)
+        posts = pending_posts(
+            session,
+            project_id,
+            judge.done_key,
+            limit,
+            created_from=created_from,
+            created_to=created_to,
+        )
     summary = JudgeRunSummary(
         judge=judge.description, experiment_id=getattr(judge, "experiment_id", None)
     )

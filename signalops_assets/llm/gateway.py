@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
-from signalops_assets.llm.litellm_setup import get_litellm
+from signalops_assets.llm.litellm_setup import get_litellm, set_environment, token_prices
+from signalops_assets.llm.workers import Settings, WorkerLost, default_processes, shared_pool
 
 Message = Mapping[str, Any]
 
@@ -84,13 +85,19 @@ class LLMGateway:
         num_retries: int = 2,
         backoff_s: float = 0.5,
         tracer: Any = None,
+        worker_processes: int | None = None,
     ) -> None:
+        """`worker_processes`: processes that may run this process's busy async calls (see
+        workers.py); None: `SIGNALOPS_LLM_WORKERS` (unset: 0, all calls in-process)."""
         self.api_base = api_base
         self._api_key = api_key
         self.timeout_s = timeout_s
         self.num_retries = num_retries
         self.backoff_s = backoff_s
         self._tracer = tracer
+        self.worker_processes = (
+            default_processes() if worker_processes is None else worker_processes
+        )
 
     def __repr__(self) -> str:  # never show the key
         return f"LLMGateway(api_base={self.api_base!r}, timeout_s={self.timeout_s})"
@@ -119,26 +126,32 @@ class LLMGateway:
         return kwargs
 
     @staticmethod
-    def _cost(litellm: Any, response: Any, model: str) -> float | None:
+    def _cost(response: Any, model: str) -> float | None:
         if model.startswith("local/"):
             return 0.0
         hidden = getattr(response, "_hidden_params", None) or {}
-        cost = hidden.get("response_cost")
-        if cost is not None:
-            return float(cost)
-        try:
-            return float(litellm.completion_cost(completion_response=response))
-        except Exception:
-            return None  # a model LiteLLM has no price for: cost unknown, not a failure
+        if "response_cost" in hidden:  # LiteLLM priced it on its way out; None: no price known
+            cost: Any = hidden["response_cost"]
+            return None if cost is None else float(cost)
+        # Not priced by LiteLLM (some providers): tokens times the model's cached prices, rather
+        # than a second `completion_cost`, which re-runs the whole model lookup on every call.
+        prices = token_prices(_litellm_model(model))
+        usage = getattr(response, "usage", None)
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if prices is None or prompt is None or completion is None:
+            return None
+        return float(prompt * prices[0] + completion * prices[1])
 
-    def _response(self, litellm: Any, raw: Any, model: str, started: float, attempts: int,
-                  errors: list[str]) -> LLMResponse:
+    def _response(
+        self, raw: Any, model: str, started: float, attempts: int, errors: list[str]
+    ) -> LLMResponse:
         usage = getattr(raw, "usage", None)
         return LLMResponse(
             text=raw.choices[0].message.content or "",
             model=model,
             latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=self._cost(litellm, raw, model),
+            cost_usd=self._cost(raw, model),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             attempts=attempts,
@@ -151,25 +164,31 @@ class LLMGateway:
     def _plan(self, request: LLMRequest) -> list[str]:
         return list(dict.fromkeys([request.model, *request.fallbacks]))
 
-    def _failure(self, request: LLMRequest, started: float, attempts: int,
-                 errors: list[str]) -> LLMResponse:
+    def _failure(
+        self, request: LLMRequest, started: float, attempts: int, errors: list[str]
+    ) -> LLMResponse:
         return LLMResponse(
-            text="", model=request.model, latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=None, error=errors[-1] if errors else "no model tried",
-            attempts=attempts, errors=tuple(errors),
+            text="",
+            model=request.model,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=None,
+            error=errors[-1] if errors else "no model tried",
+            attempts=attempts,
+            errors=tuple(errors),
         )
 
     def complete(self, request: LLMRequest) -> LLMResponse:
         litellm = get_litellm()
-        started, attempts, errors = time.perf_counter(), 0, []
-        with self.tracer.generation(request.trace_name, model=request.model,
-                                    messages=request.messages) as gen:
+        started, attempts, errors = time.perf_counter(), 0, list[str]()
+        with self.tracer.generation(
+            request.trace_name, model=request.model, messages=request.messages
+        ) as gen:
             for model in self._plan(request):
                 for attempt in range(self.num_retries + 1):
                     attempts += 1
                     try:
                         raw = litellm.completion(**self._kwargs(request, model))
-                        result = self._response(litellm, raw, model, started, attempts, errors)
+                        result = self._response(raw, model, started, attempts, errors)
                         _trace_result(gen, result)
                         return result
                     except Exception as exc:
@@ -182,26 +201,52 @@ class LLMGateway:
             return result
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
-        litellm = get_litellm()
-        started, attempts, errors = time.perf_counter(), 0, []
-        with self.tracer.generation(request.trace_name, model=request.model,
-                                    messages=request.messages) as gen:
-            for model in self._plan(request):
-                for attempt in range(self.num_retries + 1):
-                    attempts += 1
-                    try:
-                        raw = await litellm.acompletion(**self._kwargs(request, model))
-                        result = self._response(litellm, raw, model, started, attempts, errors)
-                        _trace_result(gen, result)
-                        return result
-                    except Exception as exc:
-                        errors.append(f"{model}: {_error_line(exc)}")
-                        if not _is_retryable(exc) or attempt == self.num_retries:
-                            break
-                        await asyncio.sleep(self._delay(attempt))
-            result = self._failure(request, started, attempts, errors)
+        with self.tracer.generation(
+            request.trace_name, model=request.model, messages=request.messages
+        ) as gen:
+            result = await self._acomplete_routed(request)
             _trace_result(gen, result)
             return result
+
+    async def _acomplete_routed(self, request: LLMRequest) -> LLMResponse:
+        pool = None if request.model.startswith("local/") else shared_pool(self.worker_processes)
+        if pool is not None and pool.available():
+            try:
+                return await pool.call(self._settings(), request)
+            except WorkerLost:
+                pass  # the worker died mid-call: run the call here
+        return await self._acomplete_here(request)
+
+    def start_workers(self, timeout_s: float = 60.0) -> bool:
+        """Start the worker processes now (instead of on the first busy second) and wait until
+        they are ready: before a big batch, so it does not run its first seconds in-process.
+        False when workers are off or could not start; calls then run in-process."""
+        pool = shared_pool(self.worker_processes)
+        if pool is None:
+            return False
+        set_environment()  # the forkserver inherits it
+        pool.start()
+        return pool.wait_ready(timeout_s)
+
+    def _settings(self) -> Settings:
+        return (self.api_base, self._api_key, self.timeout_s, self.num_retries, self.backoff_s)
+
+    async def _acomplete_here(self, request: LLMRequest) -> LLMResponse:
+        """The call with retries and fallbacks, in this process (a worker runs this too)."""
+        litellm = get_litellm()
+        started, attempts, errors = time.perf_counter(), 0, list[str]()
+        for model in self._plan(request):
+            for attempt in range(self.num_retries + 1):
+                attempts += 1
+                try:
+                    raw = await litellm.acompletion(**self._kwargs(request, model))
+                    return self._response(raw, model, started, attempts, errors)
+                except Exception as exc:
+                    errors.append(f"{model}: {_error_line(exc)}")
+                    if not _is_retryable(exc) or attempt == self.num_retries:
+                        break
+                    await asyncio.sleep(self._delay(attempt))
+        return self._failure(request, started, attempts, errors)
 
     def complete_json(self, request: LLMRequest) -> tuple[LLMResponse, JSONParseResult]:
         response = self.complete(request)
@@ -209,8 +254,11 @@ class LLMGateway:
             return response, JSONParseResult(None, f"no response: {response.error}")
         return response, parse_json_object(response.text)
 
-    async def abatch(self, requests: Sequence[LLMRequest], max_concurrency: int) -> list[LLMResponse]:
-        """All requests, at most `max_concurrency` in flight (LiteLLM's Router would reject)."""
+    async def acomplete_many(
+        self, requests: Sequence[LLMRequest], max_concurrency: int
+    ) -> list[LLMResponse]:
+        """All requests in order, at most `max_concurrency` in flight in total (LiteLLM's Router
+        would reject instead of queueing). Busy batches run on the worker processes."""
         semaphore = asyncio.Semaphore(max_concurrency)
 
         async def one(request: LLMRequest) -> LLMResponse:
@@ -219,17 +267,22 @@ class LLMGateway:
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
 
+    abatch = acomplete_many
+
     def batch(self, requests: Sequence[LLMRequest], max_concurrency: int) -> list[LLMResponse]:
         """Synchronous front door for `abatch`, closing LiteLLM's async clients before the loop
         ends so nothing prints "Event loop is closed" at exit."""
-        return run_async(self.abatch(requests, max_concurrency))
+        responses: list[LLMResponse] = run_async(self.abatch(requests, max_concurrency))
+        return responses
 
 
 def _trace_result(gen: Any, result: LLMResponse) -> None:
     gen.update(
         output=result.text or None,
-        usage={"prompt_tokens": result.prompt_tokens or 0,
-               "completion_tokens": result.completion_tokens or 0},
+        usage={
+            "prompt_tokens": result.prompt_tokens or 0,
+            "completion_tokens": result.completion_tokens or 0,
+        },
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
         error=result.error,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -11,6 +12,13 @@ _lock = threading.Lock()
 _module: Any = None
 
 
+def set_environment() -> None:
+    """What LiteLLM must see before its import (also in worker processes, which inherit it)."""
+    # Without this LiteLLM downloads its price map at import time.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+
+
 def get_litellm() -> Any:
     """The configured `litellm` module (imported lazily: the import costs seconds)."""
     global _module
@@ -18,9 +26,7 @@ def get_litellm() -> Any:
         return _module
     with _lock:
         if _module is None:
-            # Without this LiteLLM downloads its price map at import time.
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            os.environ.setdefault("LITELLM_LOG", "ERROR")
+            set_environment()
             import litellm
 
             from signalops_assets.llm.local_provider import PROVIDER, build_handler
@@ -28,7 +34,10 @@ def get_litellm() -> Any:
             litellm.suppress_debug_info = True
             litellm.drop_params = True
             litellm.telemetry = False
-            litellm.turn_off_message_logging = True
+            # Redaction deep-copies every request's messages for LiteLLM's logging callbacks, of
+            # which we register none (our tracer masks content itself): ~6% of a call's CPU.
+            # Set it back to True if a LiteLLM callback is ever added.
+            litellm.turn_off_message_logging = False
             litellm.custom_provider_map = [
                 *[p for p in litellm.custom_provider_map if p.get("provider") != PROVIDER],
                 {"provider": PROVIDER, "custom_handler": build_handler()},
@@ -37,3 +46,17 @@ def get_litellm() -> Any:
                 logging.getLogger(name).setLevel(logging.ERROR)
             _module = litellm
     return _module
+
+
+@functools.lru_cache(maxsize=512)
+def token_prices(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per token from LiteLLM's price map, looked up once per model; None
+    when LiteLLM has no price (cached too: its own lookup caches only the models it finds)."""
+    try:
+        info = get_litellm().get_model_info(model)
+    except Exception:
+        return None
+    prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if prompt is None or completion is None:
+        return None
+    return float(prompt), float(completion)

@@ -72,7 +72,10 @@ def _answer(model: str, messages: list[dict[str, Any]]) -> str:
         return json.dumps(keyword_judgment(messages, JUDGE_MODELS[name]))
     if name in DRAFT_MODELS:
         return template_draft(messages)
-    raise ValueError(f"unknown local model '{model}' (known: keyword-judge, keyword-judge-strict, template-drafter)")
+    raise ValueError(
+        f"unknown local model '{model}' "
+        "(known: keyword-judge, keyword-judge-strict, template-drafter)"
+    )
 
 
 def _words(messages: list[dict[str, Any]]) -> int:

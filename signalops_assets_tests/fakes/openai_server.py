@@ -125,7 +125,8 @@ class Behavior:
     status: int | None = None
     """Answer with this HTTP error status (an OpenAI-style error body); 2xx is ignored."""
     retry_after: float | None = None
-    """``Retry-After`` header (seconds) sent with an error status."""
+    """``Retry-After`` (seconds) and ``retry-after-ms`` headers sent with an error status; the
+    OpenAI SDK then waits that long between its retries instead of its 0.5 s+ back-off."""
     timeout: bool | None = None
     """Hold the connection without answering, then drop it (see ``hold_s``)."""
     hold_s: float | None = None
@@ -217,8 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
         if not path.endswith("/chat/completions"):
             self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
@@ -234,6 +234,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.owner._handle_chat(self, path, body)
         except _Held:
             self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()  # CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     # -- response helpers ------------------------------------------------------------------
 
@@ -324,14 +338,13 @@ class FakeOpenAIServer:
         self._failures: dict[str, int] = {}
         self._counter = itertools.count()
         self._release = threading.Event()
-        self._stopped = threading.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
         if self._httpd is not None:
             return self
-        self._stopped.clear()
+        self._release = threading.Event()
         self._httpd = _HTTPServer((self._host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -346,7 +359,6 @@ class FakeOpenAIServer:
         httpd, thread = self._httpd, self._thread
         if httpd is None:
             return
-        self._stopped.set()
         self._release.set()
         httpd.shutdown()
         httpd.close_all_connections()
@@ -606,6 +618,9 @@ class FakeOpenAIServer:
             extra: dict[str, str] = {}
             if behavior.retry_after is not None:
                 extra["Retry-After"] = f"{behavior.retry_after:g}"
+                # The OpenAI SDK prefers retry-after-ms and ignores delays <= 0 (falling back to
+                # its 0.5 s, 1 s, 2 s... back-off), so 0 is sent as 1 ms: "retry right away".
+                extra["retry-after-ms"] = str(max(1, round(behavior.retry_after * 1000)))
             err_type = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
             try:
                 phrase = HTTPStatus(status).phrase

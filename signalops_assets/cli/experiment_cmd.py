@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import click
+
+from signalops_assets.cli import common
+from signalops_assets.cli.experiment_results_cmd import results
+
+MODES = ("split", "shadow")  # as experiments.service (checked by a test); no import at --help
+STATUSES = ("active", "paused", "completed")
+
+
+@click.group()
+def experiment() -> None:
+    """A/B experiments between two judges."""
+
+
+experiment.add_command(results)
+
+
+@experiment.command()
+@click.option("--project", "project_id", required=True)
+@click.option("--primary", required=True, help="The current judge model")
+@click.option("--canary", required=True, help="The challenger judge model")
+@click.option("--canary-pct", type=float, default=None, help="Share of posts (0-1) to the canary")
+@click.option("--hypothesis", default="", help="What you expect the canary to change")
+@click.option("--mode", type=click.Choice(MODES), default="split", show_default=True)
+def create(
+    project_id: str,
+    primary: str,
+    canary: str,
+    canary_pct: float | None,
+    hypothesis: str,
+    mode: str,
+) -> None:
+    """Start an experiment; prints only its id (for scripts)."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.service import create_experiment
+
+    if canary_pct is None:  # the project's configured default, else 10%
+        from signalops_assets.config import load_project, project_config_path
+
+        path_exists = project_config_path(project_id).is_file()
+        canary_pct = load_project(project_id).experiments.default_canary_pct if path_exists else 0.1
+    with session_scope(common.engine()) as session:
+        created = create_experiment(
+            session, project_id, primary, canary, canary_pct, hypothesis=hypothesis, mode=mode
+        )
+        experiment_id = created.experiment_id
+    click.echo(experiment_id)
+
+
+@experiment.command("list")
+@click.option("--project", "project_id", default=None)
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+def list_(project_id: str | None, status: str | None) -> None:
+    """Experiments with their judgments per arm so far."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.service import list_experiments
+    from signalops_assets.reporting import text_table
+
+    with session_scope(common.engine()) as session:
+        found = list_experiments(session, project_id, status)
+    if not found:
+        click.echo("no experiments")
+        return
+    headers = [
+        "id",
+        "project",
+        "primary",
+        "canary",
+        "pct",
+        "mode",
+        "status",
+        "primary n",
+        "canary n",
+    ]
+    rows = [
+        [
+            e.experiment_id,
+            e.project_id,
+            e.primary_model,
+            e.canary_model,
+            f"{e.canary_pct:.0%}" if e.mode == "split" else "all",
+            e.mode,
+            e.status + (" (promoted)" if "promoted" in e.metadata else ""),
+            e.judgments.get("primary", 0),
+            e.judgments.get("canary", 0),
+        ]
+        for e in found
+    ]
+    click.echo(text_table(headers, rows))
+
+
+@experiment.command()
+@click.argument("experiment_id")
+def pause(experiment_id: str) -> None:
+    """Route every post to the primary until resumed."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.service import pause_experiment
+
+    with session_scope(common.engine()) as session:
+        pause_experiment(session, experiment_id)
+    click.echo(f"paused {experiment_id}")
+
+
+@experiment.command()
+@click.argument("experiment_id")
+def resume(experiment_id: str) -> None:
+    """Resume a paused experiment (fails if its project has another active one)."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.service import resume_experiment
+
+    with session_scope(common.engine()) as session:
+        resume_experiment(session, experiment_id)
+    click.echo(f"resumed {experiment_id}")
+
+
+@experiment.command()
+@click.argument("experiment_id")
+@click.option("--promote", is_flag=True, help="Make the canary the project's judge")
+def stop(experiment_id: str, promote: bool) -> None:
+    """Complete an experiment; --promote makes the canary the project's judge."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.service import stop_experiment
+
+    with session_scope(common.engine()) as session:
+        stopped = stop_experiment(session, experiment_id, promote=promote)
+        promoted = stopped.extra.get("promoted") if promote else None
+    click.echo(f"stopped {experiment_id}")
+    if promoted:
+        click.echo(
+            f"promoted {promoted['model']} as the judge of {stopped.project_id} "
+            f"(previously {promoted['previous_judge']})"
+        )

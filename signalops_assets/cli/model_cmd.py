@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import click
+
+from signalops_assets.cli import common
+
+# Kept in sync with experiments.registry (checked by a test); a Choice here would import the
+# registry, and through it SQLAlchemy, on `signalops --help`.
+MODEL_TYPES = ("judge", "drafter")
+
+
+@click.group()
+def model() -> None:
+    """Model registry: fine-tuned and deployed judges and drafters."""
+
+
+@model.command()
+@click.option("--model-id", required=True, help="LiteLLM model id, e.g. ft:gpt-4o-mini:org::abc")
+@click.option("--provider", required=True, help="openai, anthropic, azure, bedrock, ...")
+@click.option("--type", "model_type", required=True, type=click.Choice(MODEL_TYPES))
+@click.option("--base-model", default=None, help="The model it was fine-tuned from")
+@click.option("--version", default=None)
+@click.option("--display-name", default="")
+@click.option("--training-file", default=None, help="The training export it was trained on")
+@click.option("--training-examples", type=int, default=None)
+def register(
+    model_id: str,
+    provider: str,
+    model_type: str,
+    base_model: str | None,
+    version: str | None,
+    display_name: str,
+    training_file: str | None,
+    training_examples: int | None,
+) -> None:
+    """Register a model (active from the start)."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.registry import register_model
+
+    with session_scope(common.engine()) as session:
+        register_model(
+            session,
+            model_id,
+            provider,
+            model_type,
+            display_name=display_name,
+            base_model=base_model,
+            version=version,
+            training_file=training_file,
+            training_examples=training_examples,
+        )
+    click.echo(f"registered {model_type} model {model_id} ({provider})")
+
+
+@model.command("list")
+@click.option("--type", "model_type", type=click.Choice(MODEL_TYPES), default=None)
+@click.option("--active", "active_only", is_flag=True, help="Only active models")
+def list_(model_type: str | None, active_only: bool) -> None:
+    """Registered models as a table."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.registry import list_models
+    from signalops_assets.reporting import text_table
+
+    with session_scope(common.engine()) as session:
+        rows = [
+            [
+                m.model_id,
+                m.model_type,
+                m.provider,
+                m.version,
+                m.base_model,
+                m.training_examples,
+                "yes" if m.is_active else "no",
+                m.deployed_at.strftime("%Y-%m-%d %H:%M"),
+            ]
+            for m in list_models(session, model_type, active_only)
+        ]
+    if not rows:
+        click.echo("no models registered")
+        return
+    headers = ["model", "type", "provider", "version", "base", "examples", "active", "deployed"]
+    click.echo(text_table(headers, rows))
+
+
+def _set_active(model_id: str, active: bool) -> None:
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.registry import set_active
+
+    with session_scope(common.engine()) as session:
+        set_active(session, model_id, active)
+    click.echo(f"{'activated' if active else 'deactivated'} {model_id}")
+
+
+@model.command()
+@click.argument("model_id")
+def activate(model_id: str) -> None:
+    """Mark a model active."""
+    _set_active(model_id, True)
+
+
+@model.command()
+@click.argument("model_id")
+def deactivate(model_id: str) -> None:
+    """Mark a model inactive (experiments refuse it until it is activated again)."""
+    _set_active(model_id, False)

@@ -1,0 +1,61 @@
+"""`signalops preferences`: DPO preference pairs (add a manual one, list them)."""
+
+from __future__ import annotations
+
+import click
+
+from signalops_assets.cli import common
+
+
+@click.group()
+def preferences() -> None:
+    """DPO preference pairs collected from review."""
+
+
+@preferences.command("add")
+@click.option("--draft", "draft_id", type=int, required=True, help="The draft the pair is for")
+@click.option("--chosen", required=True, help="The better reply (the draft is the rejected side)")
+def add(draft_id: int, chosen: str) -> None:
+    """Add a manual pair: chosen = TEXT, rejected = the draft's generated text."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.preferences.collector import DPOCollector
+
+    with session_scope(common.engine()) as session:
+        outcome = DPOCollector().add_manual(session, draft_id, chosen)
+    kept = f"filtered: {outcome.filter_reason}" if outcome.filter_reason else "kept"
+    click.echo(f"pair {outcome.pair_id} for draft {draft_id} (source manual, {kept})")
+
+
+@preferences.command("list")
+@click.option("--project", "project_id", default=None, help="Only this project")
+@click.option(
+    "--filtered/--no-filtered",
+    default=None,
+    help="Only pairs the quality filters dropped / only kept pairs (default: all)",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+def list_cmd(project_id: str | None, filtered: bool | None, limit: int) -> None:
+    """Pairs as a table, oldest first."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.preferences.queries import list_pairs
+    from signalops_assets.reporting import text_table
+
+    with session_scope(common.engine()) as session:
+        rows = [
+            [
+                p.id,
+                p.project_id,
+                p.draft_id,
+                p.source,
+                p.filter_reason if p.filtered else "kept",
+                round(p.edit_ratio, 3),
+                p.length_delta,
+                " ".join(p.chosen.split())[:50],
+            ]
+            for p in list_pairs(session, project_id, filtered, limit)
+        ]
+    if not rows:
+        click.echo("no preference pairs")
+        return
+    headers = ["id", "project", "draft", "source", "filter", "edit_ratio", "len_delta", "chosen"]
+    click.echo(text_table(headers, rows))

@@ -1,0 +1,63 @@
+"""Scale-out: judged_posts partitioned by the day a post was created.
+
+The demo keeps one unpartitioned `judged_posts`. With SIGNALOPS_PARTITIONED=1 the code location
+swaps in the variant built here: same asset key, group and `llm` pool, but each run judges only
+the posts created on its partition's UTC day, so a backfill fans the judging out over many runs
+(and, with the K8s run launcher, many pods) while the pool still caps concurrent LLM steps.
+"""
+
+import os
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+)
+
+from signalops_assets.judging.assets import judge_configured_projects, posts
+from signalops_assets.resources import DatabaseResource, LLMResource
+
+PARTITIONED_ENV = "SIGNALOPS_PARTITIONED"
+START_ENV = "SIGNALOPS_PARTITIONS_START"
+DEFAULT_START = "2026-10-01"
+
+# end_offset=1 adds today's partition: posts keep arriving during the day and can be judged
+# before it ends (re-running the partition later judges only the posts still pending).
+daily_posts_partitions = DailyPartitionsDefinition(
+    start_date=os.environ.get(START_ENV, DEFAULT_START), timezone="UTC", end_offset=1
+)
+
+
+def partitioned_enabled() -> bool:
+    return os.environ.get(PARTITIONED_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def build_partitioned_judged_posts(
+    partitions_def: DailyPartitionsDefinition = daily_posts_partitions,
+) -> AssetsDefinition:
+    """`judged_posts`, one partition per UTC day of `posts.created_at`."""
+
+    @asset(
+        name="judged_posts",
+        deps=[posts],
+        partitions_def=partitions_def,
+        group_name="judging",
+        pool="llm",
+        compute_kind="litellm",
+    )
+    def judged_posts(
+        context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
+    ) -> MaterializeResult[None]:
+        """Judge the posts created on this partition's day that the current judge has not
+        judged."""
+        window = context.partition_time_window
+        result = judge_configured_projects(
+            context, database, llm, created_from=window.start, created_to=window.end
+        )
+        metadata = dict(result.metadata or {})
+        metadata["window"] = f"[{window.start.isoformat()}, {window.end.isoformat()})"
+        return MaterializeResult(metadata=metadata)
+
+    return judged_posts

@@ -1,0 +1,75 @@
+"""draft_edits_sensor: a reviewer's edit or rejection re-runs the DPO export (dpo_export_job).
+
+The sensor cursor is the last draft event id it has seen; each tick reads only the events after
+it (preferences.events), so a restarted sensor resumes exactly where it stopped.
+"""
+
+import os
+
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from signalops_assets.preferences.events import scan_new_events
+from signalops_assets.resources import DatabaseResource
+
+INTERVAL_ENV = "SIGNALOPS_SENSOR_INTERVAL_S"
+
+
+def sensor_interval_s() -> int:
+    raw = os.environ.get(INTERVAL_ENV, "").strip() or "30"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"{INTERVAL_ENV}={raw!r}: expected whole seconds") from None
+    if value < 1:
+        raise RuntimeError(f"{INTERVAL_ENV}={raw!r}: must be at least 1")
+    return value
+
+
+dpo_export_job = define_asset_job(
+    "dpo_export_job",
+    selection=AssetSelection.assets("preference_pairs", "dpo_jsonl"),
+    description="Collect new DPO pairs from review events and rewrite the DPO JSONL export.",
+)
+
+
+@sensor(
+    job=dpo_export_job,
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=DefaultSensorStatus.STOPPED,
+    description=f"Runs dpo_export_job when drafts are edited or rejected ({INTERVAL_ENV}).",
+)
+def draft_edits_sensor(
+    context: SensorEvaluationContext, database: DatabaseResource
+) -> SensorResult | SkipReason:
+    after = int(context.cursor or 0)
+    scan = scan_new_events(database.engine(), after)
+    if not scan.scanned:
+        return SkipReason(f"no draft events after id {after}")
+    cursor = str(scan.last_id)
+    if not scan.pair_events:
+        kinds = ", ".join(f"{k}={v}" for k, v in sorted(scan.kinds.items()))
+        return SensorResult(
+            skip_reason=SkipReason(
+                f"{scan.scanned} new draft events ({kinds}), none edited "
+                f"or rejected; cursor now {cursor}"
+            ),
+            cursor=cursor,
+        )
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"draft-events-{scan.last_id}",
+                tags={"signalops/draft_events": f"{after + 1}-{scan.last_id}"},
+            )
+        ],
+        cursor=cursor,
+    )

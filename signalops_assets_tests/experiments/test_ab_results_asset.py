@@ -1,0 +1,140 @@
+"""experiment_arm_summary (SQL aggregation, both databases) and the ab_results asset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import materialize
+from sqlalchemy import Engine, func, select
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.models import ABExperiment, ABResult, Judgment, Post
+from signalops_assets.db.session import session_scope
+from signalops_assets.experiments.assets import ab_results
+from signalops_assets.experiments.service import stop_experiment
+from signalops_assets.experiments.summary import experiment_arm_summary, p95_offset
+from signalops_assets.judging.assets import judged_posts
+from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets_tests.experiments.conftest import CANARY, PRIMARY
+from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
+
+
+def _seed(engine: Engine, experiment_id: str, arm: str, latencies: list[float]) -> None:
+    """One post, judgment and ab_results row per latency; every 10th is an error."""
+    with session_scope(engine) as session:
+        start = int(session.scalar(select(func.count()).select_from(Post)) or 0)
+        for i, latency in enumerate(latencies):
+            post = Post(
+                project_id="spectra", platform_id=f"seed:{start + i}", created_at=datetime.now(UTC)
+            )
+            session.add(post)
+            session.flush()
+            error = "boom" if i % 10 == 9 else None
+            label = "maybe" if error else ("relevant" if i % 3 else "irrelevant")
+            model = CANARY if arm == "canary" else PRIMARY
+            cost = None if i % 5 == 4 else 0.001
+            judgment = Judgment(
+                post_id=post.id,
+                project_id="spectra",
+                judge_key=f"experiment:{experiment_id}",
+                label=label,
+                model_id=model,
+                latency_ms=latency,
+                cost_usd=cost,
+                error=error,
+                experiment_id=experiment_id,
+                arm=arm,
+            )
+            session.add(judgment)
+            session.flush()
+            session.add(
+                ABResult(
+                    experiment_id=experiment_id,
+                    judgment_id=judgment.id,
+                    post_id=post.id,
+                    arm=arm,
+                    model_id=model,
+                    latency_ms=latency,
+                    cost_usd=cost,
+                )
+            )
+
+
+def test_arm_summary_is_exact(
+    engine: Engine, spectra: ProjectConfig, make_experiment: Callable[..., str]
+) -> None:
+    experiment_id = make_experiment()
+    primary = [float(v) for v in range(100, 0, -1)]  # 100 values, inserted out of order
+    _seed(engine, experiment_id, "primary", primary)
+    _seed(engine, experiment_id, "canary", [7.0, 3.0, 5.0])
+    with session_scope(engine) as session:
+        arms = experiment_arm_summary(session, experiment_id)
+        assert experiment_arm_summary(session, "exp-none") == {}
+    assert list(arms) == ["primary", "canary"]
+    p = arms["primary"]
+    assert (p.judgments, p.errors, p.error_rate) == (100, 10, 0.1)
+    assert p.labels == {"relevant": 60, "irrelevant": 30}
+    assert p.models == {PRIMARY: 100}
+    assert p.mean_latency_ms == 50.5
+    assert p.p95_latency_ms == sorted(primary)[p95_offset(100)] == 95.0
+    assert p.cost_unknown == 20 and abs(p.cost_usd - 0.08) < 1e-9
+    c = arms["canary"]
+    assert (c.judgments, c.p95_latency_ms, c.mean_latency_ms) == (3, 7.0, 5.0)
+    assert p95_offset(1) == 0 and p95_offset(3) == 2 and p95_offset(21) == 19
+
+
+def _run(db_url: str, assets: list[Any], api_base: str = "") -> dict[str, Any]:
+    result = materialize(
+        assets,
+        resources={
+            "database": DatabaseResource(url=db_url),
+            "llm": LLMResource(api_base=api_base, num_retries=0),
+        },
+    )
+    assert result.success
+    mat = result.asset_materializations_for_node("ab_results")[0]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def test_asset_reports_due_experiments_after_judging(
+    engine: Engine,
+    db_url: str,
+    spectra: ProjectConfig,
+    fake_llm: FakeOpenAIServer,
+    make_experiment: Callable[..., str],
+    monkeypatch: Any,
+    isolated_env: Path,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-only")
+    monkeypatch.setenv("SIGNALOPS_LLM_WORKERS", "0")
+    fake_llm.set_behavior("canary-y", latency_ms=20)
+    # An old completed experiment is not reported; a recently completed one is.
+    old = make_experiment(canary="openai/old")
+    with session_scope(engine) as session:
+        stop_experiment(session, old, now=datetime.now(UTC) - timedelta(days=8))
+    recent = make_experiment(canary="openai/recent")
+    with session_scope(engine) as session:
+        stop_experiment(session, recent)
+    experiment_id = make_experiment(canary_pct=0.3)
+
+    meta = _run(db_url, [judged_posts, ab_results], fake_llm.base_url)
+    with session_scope(engine) as session:
+        rows = session.scalar(select(func.count()).select_from(ABResult))
+        canary = int(session.scalar(select(func.count()).where(ABResult.arm == "canary")) or 0)
+        experiments = session.scalar(select(func.count()).select_from(ABExperiment))
+    assert experiments == 3 and rows == 330
+    assert meta["experiments"] == 2 and meta["judgments"] == 330 and meta["errors"] == 0
+    assert old not in meta and recent in meta and "No judgments yet" in meta[recent]
+    table = meta[experiment_id]
+    assert f"primary `{PRIMARY}` vs canary `{CANARY}`" in table and "30% canary" in table
+    primary_row = next(line for line in table.splitlines() if line.startswith("| primary"))
+    canary_row = next(line for line in table.splitlines() if line.startswith("| canary"))
+    assert f"{CANARY} ({canary})" in canary_row and f"| {330 - canary} |" in primary_row
+    assert isinstance(meta["total_cost_usd"], float)
+
+    # Only the summary: nothing new judged, same numbers.
+    again = _run(db_url, [ab_results])
+    assert again["judgments"] == 330 and again[experiment_id] == table

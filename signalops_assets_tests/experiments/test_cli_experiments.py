@@ -1,0 +1,111 @@
+"""`signalops experiment ...` on SQLite and PostgreSQL: scriptable output, one-line errors."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine
+
+from signalops_assets.cli import experiment_cmd
+from signalops_assets.cli.main import cli
+from signalops_assets.db.models import ABExperiment, Project
+from signalops_assets.db.session import session_scope
+from signalops_assets.experiments import service
+from signalops_assets.experiments.registry import get_model
+from signalops_assets_tests.experiments.conftest import CANARY, PRIMARY
+
+CREATE = f"create --project spectra --primary {PRIMARY} --canary {CANARY}"
+
+
+def invoke(args: str) -> Result:
+    return CliRunner().invoke(cli, ["experiment", *shlex.split(args)])
+
+
+def one_line_error(result: Result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], lines
+
+
+def test_create_prints_only_the_id(engine: Engine) -> None:
+    result = invoke(f"{CREATE} --canary-pct 0.25 --hypothesis 'canary agrees more' --mode shadow")
+    assert result.exit_code == 0, result.output
+    experiment_id = result.output.strip()
+    assert re.fullmatch(r"exp-\d{8}-[0-9a-f]{6}", experiment_id) and result.output.count("\n") == 1
+    with session_scope(engine) as session:
+        row = session.get(ABExperiment, experiment_id)
+        assert row is not None
+        assert (row.canary_pct, row.mode, row.hypothesis) == (0.25, "shadow", "canary agrees more")
+
+
+def test_create_defaults_to_the_configured_canary_pct(engine: Engine) -> None:
+    experiment_id = invoke(CREATE).output.strip()
+    with session_scope(engine) as session:
+        row = session.get(ABExperiment, experiment_id)
+        assert row is not None and row.canary_pct == 0.1 and row.mode == "split"
+
+
+def test_create_errors_are_one_line_exit_2(engine: Engine) -> None:
+    one_line_error(invoke(f"{CREATE} --canary-pct 1.5"), "strictly between 0 and 1")
+    one_line_error(invoke(f"{CREATE} --canary-pct 0"), "strictly between 0 and 1")
+    one_line_error(
+        invoke(f"create --project spectra --primary {PRIMARY} --canary {PRIMARY}"), "same model"
+    )
+    one_line_error(
+        invoke(f"create --project ghost --primary {PRIMARY} --canary {CANARY} --canary-pct 0.1"),
+        "unknown project 'ghost'",
+    )
+    first = invoke(CREATE).output.strip()
+    one_line_error(invoke(CREATE), f"project spectra already has an active experiment {first}")
+
+
+def test_lifecycle_and_list(engine: Engine) -> None:
+    first = invoke(f"{CREATE} --canary-pct 0.2").output.strip()
+    assert invoke(f"pause {first}").output.strip() == f"paused {first}"
+    one_line_error(invoke(f"pause {first}"), f"cannot pause experiment {first}: it is paused")
+    second = invoke(f"{CREATE} --mode shadow").output.strip()
+    one_line_error(invoke(f"resume {first}"), f"already has an active experiment {second}")
+    assert invoke(f"stop {second}").output.strip() == f"stopped {second}"
+    assert invoke(f"resume {first}").output.strip() == f"resumed {first}"
+
+    listed = invoke("list")
+    assert listed.exit_code == 0, listed.output
+    header, _, *lines = listed.output.strip().splitlines()
+    assert header.split() == [
+        "id", "project", "primary", "canary", "pct", "mode", "status", "primary", "n",
+        "canary", "n",
+    ]  # fmt: skip
+    by_id = {line.split()[0]: line.split() for line in lines}
+    assert by_id[first][4:7] == ["20%", "split", "active"]
+    assert by_id[second][4:7] == ["all", "shadow", "completed"]
+    assert by_id[first][-2:] == ["0", "0"]
+    completed = invoke("list --status completed").output
+    assert second in completed and first not in completed
+    assert invoke("list --project other").output.strip() == "no experiments"
+    one_line_error(invoke("stop exp-nope"), "unknown experiment 'exp-nope'")
+    one_line_error(invoke(f"resume {second}"), "it is completed")
+
+
+def test_stop_promote(engine: Engine) -> None:
+    experiment_id = invoke(CREATE).output.strip()
+    result = invoke(f"stop {experiment_id} --promote")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"stopped {experiment_id}",
+        f"promoted {CANARY} as the judge of spectra (previously local/keyword-judge)",
+    ]
+    assert "(promoted)" in invoke("list").output
+    with session_scope(engine) as session:
+        project = session.get(Project, "spectra")
+        assert project is not None and project.judge_model_override == CANARY
+        entry = get_model(session, CANARY)
+        assert entry is not None and entry.is_active
+    one_line_error(invoke(f"stop {experiment_id} --promote"), "it is completed")
+
+
+def test_results_is_part_of_the_group_and_choices_match() -> None:
+    assert "results" in experiment_cmd.experiment.commands
+    assert experiment_cmd.MODES == service.MODES
+    assert experiment_cmd.STATUSES == service.STATUSES

@@ -1,0 +1,107 @@
+"""FineTunedJudge through LiteLLM to the fake OpenAI server: routing of `ft:` ids, fallback on
+errors and on the latency budget, and `maybe` + error when there is no fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from signalops_assets.config import ProjectConfig, load_project
+from signalops_assets.db.models import Project
+from signalops_assets.db.session import session_scope
+from signalops_assets.judging.factory import create_judge
+from signalops_assets.judging.finetuned import FineTunedJudge, litellm_finetuned_id
+from signalops_assets.judging.judges import Judgment
+from signalops_assets.judging.prompts import PostInput
+from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.posts import ensure_project
+from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
+
+FT = "ft:gpt-4o-mini:org::abc"
+FALLBACK = "openai/fallback-z"
+POST = PostInput(1, "x:1", "@dev", "SRE", "p99 latency spike after deploy, need a flame graph")
+
+
+@pytest.fixture
+def gateway(fake_llm: FakeOpenAIServer) -> LLMGateway:
+    return LLMGateway(
+        api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0, worker_processes=0
+    )
+
+
+def project(**llm: Any) -> ProjectConfig:
+    cfg = load_project("spectra")
+    return cfg.model_copy(update={"llm": cfg.llm.model_copy(update=llm)})
+
+
+def judge_once(judge: FineTunedJudge) -> Judgment:
+    judgments: list[Judgment] = run_async(judge.ajudge(POST))
+    assert len(judgments) == 1
+    return judgments[0]
+
+
+def test_ft_id_routes_through_openai_provider(
+    gateway: LLMGateway, fake_llm: FakeOpenAIServer
+) -> None:
+    assert litellm_finetuned_id(FT) == f"openai/{FT}"
+    assert litellm_finetuned_id(f"openai/{FT}") == f"openai/{FT}"
+    judge = FineTunedJudge(gateway, project(), FT)
+    judgment = judge_once(judge)
+    assert fake_llm.last_call().model == FT  # LiteLLM stripped only the provider prefix
+    expected = fake_llm.judgment_for(FT, fake_llm.last_call().last_user_text)
+    assert judgment.error is None and judgment.label == expected["label"]
+    assert judgment.judge_key == FT == judge.done_key and judgment.model_id == f"openai/{FT}"
+
+
+def test_server_error_falls_back(gateway: LLMGateway, fake_llm: FakeOpenAIServer) -> None:
+    fake_llm.set_behavior(FT, status=500)
+    judgment = judge_once(FineTunedJudge(gateway, project(judge_fallback_model=FALLBACK), FT))
+    assert [c.model for c in fake_llm.calls()] == [FT, "fallback-z"]
+    assert judgment.error is None and judgment.model_id == FALLBACK
+    assert judgment.reasoning.startswith("[fallback after:") and judgment.judge_key == FT
+
+
+def test_latency_budget_falls_back(gateway: LLMGateway, fake_llm: FakeOpenAIServer) -> None:
+    fake_llm.set_behavior(FT, latency_ms=1500)
+    cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=200)
+    judgment = judge_once(FineTunedJudge(gateway, cfg, FT))
+    assert judgment.error is None and judgment.model_id == FALLBACK
+    assert "latency budget exceeded" in judgment.reasoning
+    # The arm is charged the time it waited for the fine-tuned model, not just the fallback's.
+    assert 200 <= judgment.latency_ms < 1500
+
+
+def test_no_fallback_stores_maybe_with_error(
+    gateway: LLMGateway, fake_llm: FakeOpenAIServer
+) -> None:
+    fake_llm.set_behavior(FT, status=500)
+    judgment = judge_once(FineTunedJudge(gateway, project(), FT))
+    assert judgment.label == "maybe" and judgment.confidence == 0.0
+    assert judgment.error and "InternalServerError" in judgment.error
+    assert fake_llm.call_count() == 1
+
+
+def test_failing_fallback_keeps_both_errors(
+    gateway: LLMGateway, fake_llm: FakeOpenAIServer
+) -> None:
+    fake_llm.set_behavior(FT, malformed="prose")
+    fake_llm.set_behavior(FALLBACK, status=500)
+    judgment = judge_once(FineTunedJudge(gateway, project(judge_fallback_model=FALLBACK), FT))
+    assert judgment.label == "maybe" and judgment.error is not None
+    assert judgment.error.startswith("parse failure") and f"fallback {FALLBACK}:" in judgment.error
+
+
+def test_factory_builds_finetuned_judge_from_override(
+    sqlite_engine: Engine, gateway: LLMGateway
+) -> None:
+    cfg = project()
+    with session_scope(sqlite_engine) as session:
+        ensure_project(session, cfg)
+        row = session.get(Project, "spectra")
+        assert row is not None
+        row.judge_model_override = FT
+        session.flush()
+        judge = create_judge(session, gateway, cfg)
+    assert isinstance(judge, FineTunedJudge) and judge.done_key == FT
