@@ -12,6 +12,7 @@ from signalops_assets.experiments.assets import ab_results
 from signalops_assets.jobs import deployment_executor, judging_job
 from signalops_assets.judging.assets import judged_posts, posts
 from signalops_assets.judging.partitions import build_partitioned_judged_posts, partitioned_enabled
+from signalops_assets.preferences.argilla_assets import argilla_dataset
 from signalops_assets.preferences.assets import (
     dpo_jsonl,
     dpo_jsonl_valid,
@@ -33,6 +34,7 @@ defs = Definitions(
         drafts,
         preference_pairs,
         dpo_jsonl,
+        argilla_dataset,
     ],
     asset_checks=[experiment_srm_check, dpo_jsonl_valid],
     jobs=[judging_job, experiment_analysis_job, dpo_export_job],

@@ -36,6 +36,7 @@ def main() -> int:
                 report = import_posts(session, project_id, SAMPLE / "posts.jsonl")
                 print(f"posts: {report.inserted} new, {report.duplicates} already loaded")
                 _import_labels(session)
+                _ensure_demo_experiment(session)
             print(
                 f"project {project_id}: {count_posts(session, project_id)} posts, "
                 f"judge {cfg.llm.judge_model}"
@@ -68,12 +69,41 @@ def main() -> int:
     return 0
 
 
+def _ensure_demo_experiment(session: object) -> None:
+    """An offline A/B experiment on the first run, so ab_results and experiment_analysis have
+    something real to show: the keyword judge against its stricter variant, in shadow mode
+    (both judge every post; the primary's label is the one acted on)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from signalops_assets.db.models import ABExperiment
+    from signalops_assets.experiments.service import create_experiment
+
+    assert isinstance(session, Session)
+    if session.scalar(
+        select(ABExperiment.experiment_id).where(ABExperiment.project_id == "spectra")
+    ):
+        return
+    experiment = create_experiment(
+        session,
+        "spectra",
+        "local/keyword-judge",
+        "local/keyword-judge-strict",
+        0.5,
+        mode="shadow",
+        hypothesis="the strict keyword judge flags fewer irrelevant posts as relevant",
+    )
+    print(
+        f"experiment {experiment.experiment_id}: local/keyword-judge vs "
+        "local/keyword-judge-strict (shadow mode; after the run: "
+        f"signalops experiment results {experiment.experiment_id})"
+    )
+
+
 def _import_labels(session: object) -> None:
     labels = SAMPLE / "human_labels.csv"
-    try:
-        from signalops_assets.judging.labels import import_labels
-    except ImportError:
-        return
+    from signalops_assets.judging.labels import import_labels
+
     report = import_labels(session, labels, project_id="spectra")  # type: ignore[arg-type]
     print(f"human labels: {report.applied} applied from {labels.name}")
 

@@ -1,11 +1,15 @@
 """Dagster resources: the database and the LiteLLM gateway, configured from env vars."""
 
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
-from sqlalchemy import Engine
 
-from signalops_assets.db.session import cached_engine, database_url, redact_url
-from signalops_assets.llm.gateway import LLMGateway
+# SQLAlchemy and the gateway load on first use, not when the code location loads.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from signalops_assets.llm.gateway import LLMGateway
 
 
 class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -14,7 +18,9 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
     url: str = Field(default="", description="SQLAlchemy URL; empty uses the environment")
     auto_migrate: bool = Field(default=True, description="Upgrade the schema to head on use")
 
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
+        from signalops_assets.db.session import cached_engine, database_url
+
         engine = cached_engine(database_url(self.url or None))
         if self.auto_migrate:
             from signalops_assets.db.migrate import ensure_schema
@@ -23,6 +29,8 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
         return engine
 
     def display_url(self) -> str:
+        from signalops_assets.db.session import database_url, redact_url
+
         return redact_url(database_url(self.url or None))
 
 
@@ -35,7 +43,9 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
     timeout_s: float = 60.0
     num_retries: int = 2
 
-    def gateway(self, api_base: str | None = None) -> LLMGateway:
+    def gateway(self, api_base: str | None = None) -> "LLMGateway":
+        from signalops_assets.llm.gateway import LLMGateway
+
         return LLMGateway(
             api_base=api_base or self.api_base or None,
             timeout_s=self.timeout_s,

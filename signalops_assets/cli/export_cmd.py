@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from signalops_assets.cli import common
 from signalops_assets.preferences.formats import DEFAULT_FORMAT, EXPORT_FORMATS
 
-# Words `--output` accepts besides a directory; each maps to a handler taking (type, format,
-# projects). Adding a destination (argilla) is one entry here.
-OutputHandler = Callable[[str, str, list[str]], None]
+if TYPE_CHECKING:
+    from signalops_assets.preferences.argilla_review import ArgillaSettings
 
-
-def _argilla_not_configured(_kind: str, _fmt: str, _projects: list[str]) -> None:
-    from signalops_assets.errors import SignalOpsError
-
-    raise SignalOpsError("argilla output not configured")
-
-
-NAMED_OUTPUTS: dict[str, OutputHandler] = {"argilla": _argilla_not_configured}
+# Words `--output` accepts besides a directory. Adding a destination is one entry here.
+ARGILLA_OUTPUT = "argilla"
+NAMED_OUTPUTS = (ARGILLA_OUTPUT,)
 
 
 @click.group()
@@ -42,18 +36,56 @@ def export() -> None:
 @click.option(
     "--output",
     default=None,
-    help="Export root directory (files go to DIR/<project>/dpo/), or a destination word "
-    "(argilla). Default: SIGNALOPS_EXPORT_DIR or data/exports.",
+    help="Export root directory (files go to DIR/<project>/dpo/), or `argilla` to push the "
+    "pairs to an Argilla review dataset. Default: SIGNALOPS_EXPORT_DIR or data/exports.",
 )
-def training_data(kind: str, fmt: str, project_id: str | None, output: str | None) -> None:
-    """Write <output>/<project>/dpo/{train,eval}.jsonl from the unfiltered preference pairs."""
+@click.option(
+    "--argilla-url",
+    default=None,
+    help="Argilla server (default: ARGILLA_API_URL). The key is read from ARGILLA_API_KEY only.",
+)
+@click.option("--workspace", default=None, help="Argilla workspace (default: ARGILLA_WORKSPACE)")
+@click.option("--dataset", default=None, help="Argilla dataset (default: <project>-dpo-review)")
+def training_data(
+    kind: str,
+    fmt: str,
+    project_id: str | None,
+    output: str | None,
+    argilla_url: str | None,
+    workspace: str | None,
+    dataset: str | None,
+) -> None:
+    """Write <output>/<project>/dpo/{train,eval}.jsonl from the unfiltered preference pairs,
+    or (--output argilla) push them to Argilla for review."""
     from signalops_assets.config import configured_project_ids
+    from signalops_assets.errors import SignalOpsError
 
     projects = [project_id] if project_id else configured_project_ids()
-    if output in NAMED_OUTPUTS:
-        NAMED_OUTPUTS[output](kind, fmt, projects)
+    if output == ARGILLA_OUTPUT:
+        _export_argilla(projects, common.argilla_settings(argilla_url, workspace), dataset)
         return
+    if argilla_url or workspace or dataset:
+        raise SignalOpsError("--argilla-url, --workspace and --dataset need --output argilla")
     _export_files(fmt, projects, Path(output) if output else None)
+
+
+def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str | None) -> None:
+    from signalops_assets.errors import SignalOpsError
+    from signalops_assets.preferences.argilla_sync import push_project
+
+    if not projects:
+        raise SignalOpsError("no projects configured")
+    if dataset and len(projects) > 1:
+        raise SignalOpsError("--dataset names one dataset: give --project too")
+    engine = common.engine()
+    for pid in projects:
+        common.project(pid)  # unknown project → one-line error before any request
+        summary = push_project(engine, pid, settings, dataset)
+        created = "created" if summary.created_dataset else "existing"
+        click.echo(
+            f"{pid}: {summary.pushed} pairs pushed to Argilla dataset {summary.dataset} "
+            f"({created}, workspace {summary.workspace})"
+        )
 
 
 def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:

@@ -18,9 +18,6 @@ from dagster import (
     define_asset_job,
 )
 
-from signalops_assets.db.session import session_scope
-from signalops_assets.experiments.history import analyze_and_record, verdict_history
-from signalops_assets.experiments.render import as_markdown
 from signalops_assets.resources import DatabaseResource
 
 
@@ -30,6 +27,10 @@ def experiment_analysis(
 ) -> MaterializeResult[None]:
     """Peeking-safe analysis of every active experiment and those completed in the last 7 days;
     each result is appended to experiment_analyses."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.history import analyze_and_record, verdict_history
+    from signalops_assets.experiments.render import as_markdown
+
     engine = database.engine()
     results = analyze_and_record(engine)
     metadata: dict[str, MetadataValue[Any]] = {

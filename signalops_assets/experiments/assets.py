@@ -4,10 +4,6 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from signalops_assets.db.session import session_scope
-from signalops_assets.experiments.history import due_experiment_ids
-from signalops_assets.experiments.service import require_experiment
-from signalops_assets.experiments.summary import experiment_arm_summary, summary_markdown
 from signalops_assets.resources import DatabaseResource
 
 
@@ -18,6 +14,11 @@ def ab_results(
 ) -> MaterializeResult[None]:
     """Per experiment and arm (active, paused, or completed in the last 7 days): judgments,
     label mix, errors, mean/p95 latency and cost, aggregated from the ab_results table."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.history import due_experiment_ids
+    from signalops_assets.experiments.service import require_experiment
+    from signalops_assets.experiments.summary import experiment_arm_summary, summary_markdown
+
     engine = database.engine()
     metadata: dict[str, Any] = {}
     totals = {"judgments": 0, "errors": 0}

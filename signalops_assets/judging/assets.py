@@ -5,10 +5,6 @@ from datetime import datetime
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.config import configured_project_ids, load_project
-from signalops_assets.db.session import session_scope
-from signalops_assets.judging.factory import create_judge
-from signalops_assets.judging.service import judge_pending
-from signalops_assets.posts import ensure_project
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource, LLMResource
 
@@ -37,9 +33,14 @@ def judge_configured_projects(
 ) -> MaterializeResult[None]:
     """The body of judged_posts, shared with its daily-partitioned variant (judging.partitions),
     which passes the partition's [created_from, created_to) window."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.judging.factory import create_judge
+    from signalops_assets.judging.service import judge_pending
+    from signalops_assets.llm.tracing import get_tracer, trace_context
+    from signalops_assets.posts import ensure_project
+
     engine = database.engine()
     rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
-    from signalops_assets.llm.tracing import get_tracer, trace_context
 
     tracer = get_tracer()
     for project_id in configured_project_ids():

@@ -4,7 +4,6 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from signalops_assets.config import configured_project_ids
 from signalops_assets.preferences.argilla_review import ArgillaError, argilla_settings_from_env
-from signalops_assets.preferences.argilla_sync import push_project, sync_project
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource
 
@@ -20,6 +19,8 @@ def argilla_dataset(
     if settings is None:
         context.log.info("Argilla not configured (ARGILLA_API_URL, ARGILLA_API_KEY): skipped")
         return MaterializeResult(metadata={"skipped": "Argilla not configured"})
+    from signalops_assets.preferences.argilla_sync import push_project, sync_project
+
     engine = database.engine()
     rows: list[list[object]] = []
     total_pushed = 0

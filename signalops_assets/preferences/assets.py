@@ -16,9 +16,6 @@ from dagster import (
 from pydantic import Field
 
 from signalops_assets.config import configured_project_ids, load_project
-from signalops_assets.preferences.collector import collect_pending
-from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
-from signalops_assets.preferences.export import dpo_dir, export_dpo
 from signalops_assets.preferences.formats import validate_file
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource, LLMResource
@@ -31,6 +28,7 @@ def drafts(
     """Draft a reply (project persona, draft_model) to every relevant post without one; the
     exact prompt is stored with the draft. Failed calls are reported, not stored."""
     from signalops_assets.llm.tracing import get_tracer, trace_context
+    from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
 
     engine, rows, drafted, failures = database.engine(), [], 0, 0
     for project_id in configured_project_ids():
@@ -68,6 +66,8 @@ def preference_pairs(
 ) -> MaterializeResult[None]:
     """Turn new edited/rejected draft events into DPO pairs (quality-filtered, never
     duplicated), advancing the collector's cursor with them."""
+    from signalops_assets.preferences.collector import collect_pending
+
     summary = collect_pending(database.engine())
     context.log.info(f"collected through draft event {summary.last_event_id}")
     return MaterializeResult(
@@ -96,6 +96,8 @@ def dpo_jsonl(
 ) -> MaterializeResult[None]:
     """`<export_dir>/<project>/dpo/{train,eval}.jsonl` from the unfiltered pairs, split by post,
     each file replaced atomically (export_dir: SIGNALOPS_EXPORT_DIR or data/exports)."""
+    from signalops_assets.preferences.export import dpo_dir, export_dpo
+
     engine, rows, files = database.engine(), [], []
     totals = {"train": 0, "eval": 0}
     sources: dict[str, int] = {}

@@ -17,7 +17,6 @@ from dagster import (
     sensor,
 )
 
-from signalops_assets.preferences.events import scan_new_events
 from signalops_assets.resources import DatabaseResource
 
 INTERVAL_ENV = "SIGNALOPS_SENSOR_INTERVAL_S"
@@ -36,8 +35,9 @@ def sensor_interval_s() -> int:
 
 dpo_export_job = define_asset_job(
     "dpo_export_job",
-    selection=AssetSelection.assets("preference_pairs", "dpo_jsonl"),
-    description="Collect new DPO pairs from review events and rewrite the DPO JSONL export.",
+    selection=AssetSelection.assets("preference_pairs", "dpo_jsonl", "argilla_dataset"),
+    description="Collect new DPO pairs from review events, rewrite the DPO JSONL export and "
+    "(when ARGILLA_API_URL/ARGILLA_API_KEY are set) push the pairs to Argilla for review.",
 )
 
 
@@ -50,6 +50,8 @@ dpo_export_job = define_asset_job(
 def draft_edits_sensor(
     context: SensorEvaluationContext, database: DatabaseResource
 ) -> SensorResult | SkipReason:
+    from signalops_assets.preferences.events import scan_new_events
+
     after = int(context.cursor or 0)
     scan = scan_new_events(database.engine(), after)
     if not scan.scanned:
