@@ -27,23 +27,30 @@ def timed(cmd: list[str]) -> float:
     return elapsed
 
 
-def report(label: str, cmd: list[str], target_s: float) -> None:
+def report(label: str, cmd: list[str], target_s: float | None, baseline_s: float = 0.0) -> float:
     times = [timed(cmd) for _ in range(RUNS)]
     median = statistics.median(times)
-    verdict = "ok" if median <= target_s else "OVER TARGET"
     runs = ", ".join(f"{t:.2f}" for t in times)
-    print(
-        f"{label}: {median:5.2f} s median of {RUNS} ({runs}); target <= {target_s:.0f} s: {verdict}"
-    )
+    line = f"{label}: {median:5.2f} s median of {RUNS} ({runs})"
+    if baseline_s:
+        line += f"; {median / baseline_s:.2f}x bare `import dagster`"
+    if target_s is not None:
+        verdict = "ok" if median <= target_s else "OVER TARGET"
+        line += f"; target <= {target_s:.0f} s: {verdict}"
+    print(line)
+    return median
 
 
 def main() -> None:
     python = sys.executable
     cli = Path(python).parent / "signalops"
+    # Baseline, same run: what Dagster itself costs to import (nothing of ours).
+    dagster_s = report("import dagster (baseline)", [python, "-c", "import dagster"], None)
     report(
         "import signalops_assets.definitions",
         [python, "-c", "import signalops_assets.definitions"],
         2.0,
+        dagster_s,
     )
     if cli.exists():
         report("signalops --help", [str(cli), "--help"], 1.0)

@@ -76,7 +76,10 @@ def test_review_commands_and_collection(engine: Engine, spectra: ProjectConfig) 
         (["drafts", "show", "999999"], "draft 999999 not found"),
         (["preferences", "add", "--draft", "999999", "--chosen", "x"], "not found"),
         (["preferences", "add", "--draft", "{2}", "--chosen", " "], "chosen text is empty"),
-        (["export", "training-data", "--type", "dpo", "--output", "argilla"], "argilla output"),
+        (
+            ["export", "training-data", "--type", "dpo", "--output", "argilla"],
+            "Argilla not configured",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(
