@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -54,7 +55,31 @@ def main() -> int:
         print("materialization failed; see the run in the Dagster UI (make dev)", file=sys.stderr)
         return 1
     print(f"materialized through Dagster (run {result.run_id}):")
-    for event in result.get_asset_materialization_events():
+    _print_materializations(result.get_asset_materialization_events())
+
+    # Reviewers at work: replay the sample's recorded decisions (as `signalops drafts edit`
+    # would), then run the job draft_edits_sensor requests for them.
+    from signalops_assets.preferences.recorded_reviews import replay_reviews
+
+    with session_scope(engine) as session:
+        replayed = replay_reviews(session, "spectra", SAMPLE / "reviews.jsonl")
+    applied = ", ".join(f"{k}={v}" for k, v in sorted(replayed.applied.items())) or "none"
+    print(
+        f"sample reviews: applied {applied}; {replayed.already_reviewed} already reviewed"
+        + "".join(f"; {e}" for e in replayed.errors)
+    )
+    export = defs.resolve_job_def("dpo_export_job").execute_in_process(instance=DagsterInstance.get())
+    if not export.success:
+        print("dpo_export_job failed; see the run in the Dagster UI (make dev)", file=sys.stderr)
+        return 1
+    print(f"dpo_export_job (run {export.run_id}):")
+    _print_materializations(export.get_asset_materialization_events())
+    print("\nOpen the UI: make dev   (then http://127.0.0.1:3000, same instance and database)")
+    return 0
+
+
+def _print_materializations(events: list[Any]) -> None:
+    for event in events:
         mat = event.materialization
         shown = {
             k: v.value
@@ -65,8 +90,6 @@ def main() -> int:
             f"  {mat.asset_key.to_user_string()}: "
             + ", ".join(f"{k}={v}" for k, v in list(shown.items())[:6])
         )
-    print("\nOpen the UI: make dev   (then http://127.0.0.1:3000, same instance and database)")
-    return 0
 
 
 def _ensure_demo_experiment(session: object) -> None:

@@ -1,0 +1,69 @@
+"""`make run`'s demo, as a newcomer runs it: a subprocess on a fresh database and instance."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from signalops_assets.preferences.formats import validate_file
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_demo(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "signalops_assets.demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def figure(output: str, pattern: str) -> int:
+    """The number in the last line matching `pattern` (dpo_jsonl prints twice: the main run's,
+    then the export job's after the sample reviews)."""
+    found = re.findall(pattern, output)
+    assert found, f"{pattern!r} not in:\n{output}"
+    return int(found[-1])
+
+
+def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    env = {
+        **os.environ,
+        "SIGNALOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'signalops.db'}",
+        "DAGSTER_HOME": str(home),
+        "SIGNALOPS_EXPORT_DIR": str(tmp_path / "exports"),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    first = run_demo(env)
+    assert figure(first, r"posts: (\d+) new") >= 300
+    assert figure(first, r"judged_posts: posts_judged=(\d+)") >= 300
+    assert figure(first, r"ab_results: experiments=(\d+)") == 1
+    assert figure(first, r"experiment_analysis: experiments_analyzed=(\d+)") == 1
+    assert "argilla_dataset: skipped" in first
+    pairs = figure(first, r"dpo_jsonl: pairs=(\d+)")
+    assert pairs >= 10
+    files = [tmp_path / "exports" / "spectra" / "dpo" / f"{s}.jsonl" for s in ("train", "eval")]
+    reports = [validate_file(f, "trl") for f in files]
+    assert all(r.ok for r in reports) and sum(r.lines for r in reports) == pairs
+
+    second = run_demo(env)
+    assert figure(second, r"posts: (\d+) new") == 0
+    assert figure(second, r"judged_posts: posts_judged=(\d+)") == 0
+    assert "sample reviews: applied none" in second
+    assert figure(second, r"inserted=(\d+)") == 0
+    assert figure(second, r"dpo_jsonl: pairs=(\d+)") == pairs
