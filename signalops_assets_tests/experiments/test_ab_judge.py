@@ -4,6 +4,7 @@ OpenAI server, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -53,6 +54,16 @@ def test_canary_share_is_close_to_pct_over_sample_posts(pct: float) -> None:
         share = canary / len(SAMPLE_IDS)
         # 330 posts: the binomial standard deviation is at most 2.8 points; allow ~3 of them.
         assert abs(share - pct) < 0.085, (experiment_id, share)
+
+
+def test_split_of_10000_posts_at_20_pct_is_within_4_sigma() -> None:
+    """Binomial(n=10,000, p=0.2): sigma = sqrt(n p (1-p)) = 40, so 4 sigma = 160 posts. A hash
+    that leaks structure from sequential post ids would land far outside."""
+    n, pct = 10_000, 0.2
+    sigma = math.sqrt(n * pct * (1 - pct))
+    for experiment_id in ("exp-20260101-aaaaaa", "exp-20261126-95c55a"):
+        canary = sum(assign_arm(experiment_id, str(i), pct) == "canary" for i in range(1, n + 1))
+        assert abs(canary - n * pct) <= 4 * sigma, (experiment_id, canary)
 
 
 def test_raising_pct_keeps_earlier_canary_posts_in_canary() -> None:
