@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,9 @@ def main() -> int:
         f"sample reviews: applied {applied}; {replayed.already_reviewed} already reviewed"
         + "".join(f"; {e}" for e in replayed.errors)
     )
-    export = defs.resolve_job_def("dpo_export_job").execute_in_process(instance=DagsterInstance.get())
+    export = defs.resolve_job_def("dpo_export_job").execute_in_process(
+        instance=DagsterInstance.get()
+    )
     if not export.success:
         print("dpo_export_job failed; see the run in the Dagster UI (make dev)", file=sys.stderr)
         return 1
@@ -78,7 +81,7 @@ def main() -> int:
     return 0
 
 
-def _print_materializations(events: list[Any]) -> None:
+def _print_materializations(events: Sequence[Any]) -> None:
     for event in events:
         mat = event.materialization
         shown = {
