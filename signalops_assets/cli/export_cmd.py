@@ -1,4 +1,9 @@
-"""`signalops export training-data`: the same export the dpo_jsonl asset runs."""
+"""`signalops export training-data`: the same exports the assets run, through the same functions.
+
+`--type dpo` writes the preference pairs (as `dpo_jsonl` does) or pushes them to Argilla;
+`--type judgments` writes human-labelled judgments as OpenAI chat fine-tuning data in the judge's
+own prompt format (judging/training_export.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from signalops_assets.cli import common
 from signalops_assets.preferences.formats import DEFAULT_FORMAT, EXPORT_FORMATS
@@ -16,6 +22,7 @@ if TYPE_CHECKING:
 # Words `--output` accepts besides a directory. Adding a destination is one entry here.
 ARGILLA_OUTPUT = "argilla"
 NAMED_OUTPUTS = (ARGILLA_OUTPUT,)
+KINDS = ("dpo", "judgments")
 
 
 @click.group()
@@ -24,20 +31,31 @@ def export() -> None:
 
 
 @export.command("training-data")
-@click.option("--type", "kind", type=click.Choice(["dpo"]), required=True, help="What to export")
+@click.option("--type", "kind", type=click.Choice(KINDS), required=True, help="What to export")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(EXPORT_FORMATS),
     default=DEFAULT_FORMAT,
     show_default=True,
+    metavar="[" + "|".join(EXPORT_FORMATS) + "]",
+    help="DPO record format (--type dpo only; judgments are always OpenAI chat JSONL).",
 )
 @click.option("--project", "project_id", default=None, help="One project (default: all configured)")
 @click.option(
     "--output",
     default=None,
-    help="Export root directory (files go to DIR/<project>/dpo/), or `argilla` to push the "
-    "pairs to an Argilla review dataset. Default: SIGNALOPS_EXPORT_DIR or data/exports.",
+    help="Export root directory (files go to DIR/<project>/dpo/ or DIR/<project>/judgments/), "
+    "or `argilla` (--type dpo) to push the pairs to an Argilla review dataset. "
+    "Default: SIGNALOPS_EXPORT_DIR or data/exports.",
+)
+@click.option(
+    "--path",
+    "file_path",
+    default=None,
+    metavar="FILE",
+    help="--type judgments only: the output file (needs --project when several projects are "
+    "configured). Default: <export root>/<project>/judgments/train.jsonl. "
+    "--type dpo writes two files: give their root with --output instead.",
 )
 @click.option(
     "--argilla-url",
@@ -46,26 +64,50 @@ def export() -> None:
 )
 @click.option("--workspace", default=None, help="Argilla workspace (default: ARGILLA_WORKSPACE)")
 @click.option("--dataset", default=None, help="Argilla dataset (default: <project>-dpo-review)")
+@click.pass_context
 def training_data(
+    ctx: click.Context,
     kind: str,
     fmt: str,
     project_id: str | None,
     output: str | None,
+    file_path: str | None,
     argilla_url: str | None,
     workspace: str | None,
     dataset: str | None,
 ) -> None:
-    """Write <output>/<project>/dpo/{train,eval}.jsonl from the unfiltered preference pairs,
-    or (--output argilla) push them to Argilla for review."""
+    """--type dpo: write <output>/<project>/dpo/{train,eval}.jsonl from the unfiltered
+    preference pairs, or (--output argilla) push them to Argilla for review.
+
+    --type judgments: write every human-labelled post with a successful judgment as
+    {"messages": [system, user, assistant]}, the exact messages the judges send plus the human
+    label as the answer, to --path or <output>/<project>/judgments/train.jsonl.
+
+    Files are replaced atomically: on any error the previous files are left intact."""
     from signalops_assets.config import configured_project_ids
     from signalops_assets.errors import SignalOpsError
 
+    if fmt not in EXPORT_FORMATS:
+        raise SignalOpsError(f"unknown format {fmt!r} (expected {', '.join(EXPORT_FORMATS)})")
+    if kind == "judgments" and output == ARGILLA_OUTPUT:
+        raise SignalOpsError("--output argilla needs --type dpo")
+    if (argilla_url or workspace or dataset) and output != ARGILLA_OUTPUT:
+        raise SignalOpsError("--argilla-url, --workspace and --dataset need --output argilla")
     projects = [project_id] if project_id else configured_project_ids()
+    if kind == "judgments":
+        if ctx.get_parameter_source("fmt") is not ParameterSource.DEFAULT:
+            raise SignalOpsError("--format is for --type dpo (judgments are OpenAI chat JSONL)")
+        _export_judgments(
+            projects,
+            Path(output) if output else None,
+            Path(file_path) if file_path is not None else None,
+        )
+        return
+    if file_path is not None:
+        raise SignalOpsError("--path is for --type judgments (--type dpo takes --output DIR)")
     if output == ARGILLA_OUTPUT:
         _export_argilla(projects, common.argilla_settings(argilla_url, workspace), dataset)
         return
-    if argilla_url or workspace or dataset:
-        raise SignalOpsError("--argilla-url, --workspace and --dataset need --output argilla")
     _export_files(fmt, projects, Path(output) if output else None)
 
 
@@ -99,7 +141,11 @@ def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
     engine = common.engine()
     for pid in projects:
         cfg = common.project(pid)
-        summary = export_dpo(engine, pid, dpo_dir(pid, root), fmt, cfg.quality.eval_fraction)
+        out_dir = dpo_dir(pid, root)
+        try:
+            summary = export_dpo(engine, pid, out_dir, fmt, cfg.quality.eval_fraction)
+        except OSError as exc:  # unwritable directory and the like: the old files stay
+            raise SignalOpsError(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
         sources = ", ".join(f"{k}={v}" for k, v in sorted(summary.sources.items())) or "none"
         click.echo(
             f"{pid}: {summary.counts['train']} train, {summary.counts['eval']} eval pairs "
@@ -107,3 +153,35 @@ def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
         )
         for line in summary.skipped[:20]:
             click.echo(f"{pid}: skipped {line}", err=True)
+
+
+def _export_judgments(projects: list[str], root: Path | None, file_path: Path | None) -> None:
+    from signalops_assets.errors import SignalOpsError
+    from signalops_assets.judging.training_export import (
+        export_judgments,
+        judgments_path,
+        prepare_target,
+    )
+
+    if root is not None and file_path is not None:
+        raise SignalOpsError("give --path FILE or --output DIR, not both")
+    if root is not None and root.exists() and not root.is_dir():
+        raise SignalOpsError(f"{root}: not a directory")
+    if not projects:
+        raise SignalOpsError("no projects configured")
+    if file_path is not None and len(projects) > 1:
+        raise SignalOpsError("--path names one file: give --project too")
+    # Every project and target is checked before the first file is written.
+    targets = [(common.project(pid), file_path or judgments_path(pid, root)) for pid in projects]
+    for _, path in targets:
+        prepare_target(path)
+    engine = common.engine()
+    for cfg, path in targets:
+        summary = export_judgments(engine, cfg.project_id, path, cfg)
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(summary.labels.items())) or "none"
+        click.echo(
+            f"{cfg.project_id}: {summary.written} judgment examples ({labels}; "
+            f"{summary.corrected} corrected the judge), {len(summary.skipped)} skipped → {path}"
+        )
+        for line in summary.skipped[:20]:
+            click.echo(f"{cfg.project_id}: skipped {line}", err=True)
