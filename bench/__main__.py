@@ -6,7 +6,7 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHES = ["judging.py", "startup.py", "tracing_overhead.py"]
+BENCHES = ["judging.py", "startup.py", "tracing_overhead.py", "export.py", "analysis.py"]
 
 
 def main() -> int:

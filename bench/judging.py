@@ -6,15 +6,20 @@ ours: the gateway (retries, fallbacks, cost, tracing hooks) via judge_pending's 
 concurrency 32 on 2,000 posts, with the default configuration (every call in this process).
 ours + workers: the same, with the gateway's worker processes on (SIGNALOPS_LLM_WORKERS=auto:
 one per core), started before the timer; their start-up time is printed on its own line.
-The limit is 32 / 0.2 s = 160 posts/s. The fake server runs in this process, as in the tests.
+The limit is 32 / 0.2 s = 160 posts/s. The fake provider runs in its own process, as a real
+provider would (in this process its HTTP threads would compete with the client for the GIL and
+understate every figure alike); BENCH_SERVER_INPROC=1 puts it back in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,6 +39,47 @@ N_OURS = int(os.environ.get("BENCH_POSTS", "2000"))
 MODEL = "openai/bench-judge"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_SCRIPT = """
+import sys
+from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
+with FakeOpenAIServer() as server:
+    server.set_behavior(None, latency_ms=int(sys.argv[1]))
+    print(server.base_url, flush=True)
+    sys.stdin.read()  # until the bench closes our stdin
+"""
+
+
+@contextlib.contextmanager
+def fake_provider() -> Iterator[str]:
+    """The fake OpenAI-compatible server's base URL, 200 ms per call."""
+    if os.environ.get("BENCH_SERVER_INPROC") == "1":
+        with FakeOpenAIServer() as server:
+            server.set_behavior(None, latency_ms=LATENCY_MS)
+            yield server.base_url
+        return
+    child = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, str(LATENCY_MS)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        base_url = child.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            raise SystemExit("the fake provider did not start")
+        yield base_url
+    finally:
+        if child.stdin:
+            child.stdin.close()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def posts(n: int) -> list[PostInput]:
     return [
         PostInput(
@@ -47,7 +93,7 @@ def posts(n: int) -> list[PostInput]:
     ]
 
 
-def baseline(server: FakeOpenAIServer, project: object) -> float:
+def baseline(base_url: str, project: object) -> float:
     litellm = get_litellm()
     items = posts(N_BASELINE)
     started = time.perf_counter()
@@ -55,13 +101,13 @@ def baseline(server: FakeOpenAIServer, project: object) -> float:
         litellm.completion(
             model=MODEL,
             messages=judge_messages(project, post),  # type: ignore[arg-type]
-            api_base=server.base_url,
+            api_base=base_url,
             api_key="sk-bench",
         )
     return len(items) / (time.perf_counter() - started)
 
 
-def bare(server: FakeOpenAIServer, project: object) -> float:
+def bare(base_url: str, project: object) -> float:
     litellm = get_litellm()
     items = posts(N_OURS)
 
@@ -73,7 +119,7 @@ def bare(server: FakeOpenAIServer, project: object) -> float:
                 await litellm.acompletion(
                     model=MODEL,
                     messages=judge_messages(project, post),  # type: ignore[arg-type]
-                    api_base=server.base_url,
+                    api_base=base_url,
                     api_key="sk-bench",
                 )
 
@@ -84,8 +130,8 @@ def bare(server: FakeOpenAIServer, project: object) -> float:
     return len(items) / (time.perf_counter() - started)
 
 
-def ours(server: FakeOpenAIServer, project: object, workers: int = 0) -> float:
-    gateway = LLMGateway(api_base=server.base_url, api_key="sk-bench", worker_processes=workers)
+def ours(base_url: str, project: object, workers: int = 0) -> float:
+    gateway = LLMGateway(api_base=base_url, api_key="sk-bench", worker_processes=workers)
     if workers:
         started = time.perf_counter()
         ready = gateway.start_workers()
@@ -118,13 +164,12 @@ def main() -> None:
         Path(__file__).resolve().parents[1] / "data/projects/spectra.yaml"
     )
     limit = CONCURRENCY / (LATENCY_MS / 1000)
-    with FakeOpenAIServer() as server:
-        server.set_behavior(None, latency_ms=LATENCY_MS)
-        base = baseline(server, project)
-        ref = bare(server, project)
-        mine = ours(server, project)
+    with fake_provider() as base_url:
+        base = baseline(base_url, project)
+        ref = bare(base_url, project)
+        mine = ours(base_url, project)
         n_workers = default_processes_auto()
-        pooled = ours(server, project, n_workers) if n_workers else None
+        pooled = ours(base_url, project, n_workers) if n_workers else None
     print(f"baseline (sequential, {N_BASELINE} posts): {base:8.1f} posts/s")
     print(
         f"bare litellm.acompletion, c={CONCURRENCY}:  {ref:8.1f} posts/s  "

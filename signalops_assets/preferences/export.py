@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from signalops_assets.db.models import Post, PreferencePair
-from signalops_assets.db.session import REPO_ROOT, session_scope
+from signalops_assets.db.session import REPO_ROOT
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences.atomic import write_jsonl_atomic
+from signalops_assets.preferences.atomic import atomic_line_writer, jsonl_line
 from signalops_assets.preferences.formats import (
     DEFAULT_FORMAT,
     EXPORT_FORMATS,
@@ -28,6 +28,7 @@ from signalops_assets.preferences.formats import (
 )
 
 SPLITS = ("train", "eval")
+STREAM_BATCH = 1000  # rows fetched per round trip while streaming the export
 
 
 def export_root() -> Path:
@@ -65,31 +66,55 @@ def export_dpo(
     fmt: ExportFormat | str = DEFAULT_FORMAT,
     eval_fraction: float = 0.1,
 ) -> ExportSummary:
-    """Write both files (always both, possibly empty) and return what went where."""
+    """Write both files (always both, possibly empty) and return what went where.
+
+    Streamed: rows come in batches of STREAM_BATCH (a server-side cursor on PostgreSQL) and each
+    record goes straight to its file's temp file, so memory does not grow with the export.
+    """
     if fmt not in EXPORT_FORMATS:
         raise SignalOpsError(f"unknown format '{fmt}' (expected {', '.join(EXPORT_FORMATS)})")
     summary = ExportSummary(project_id, fmt, out_dir)
-    records: dict[str, list[dict[str, object]]] = {split: [] for split in SPLITS}
     posts: dict[str, set[int]] = {split: set() for split in SPLITS}
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(PreferencePair, Post.platform_id)
-            .join(Post, Post.id == PreferencePair.post_id)
-            .where(PreferencePair.project_id == project_id, PreferencePair.filtered.is_(False))
-            .order_by(PreferencePair.id)
-        ).all()
-    for pair, platform_id in rows:
-        try:
-            messages = prompt_to_messages(pair.prompt)
-        except ValueError as exc:
-            summary.skipped.append(f"pair {pair.id}: {exc}")
-            continue
-        split = split_for_post(f"{project_id}/{platform_id}", eval_fraction)
-        records[split].append(build_record(messages, pair.chosen, pair.rejected, fmt))
-        posts[split].add(pair.post_id)
-        summary.sources[pair.source] += 1
+    query = (
+        select(
+            PreferencePair.id,
+            PreferencePair.post_id,
+            PreferencePair.prompt,
+            PreferencePair.chosen,
+            PreferencePair.rejected,
+            PreferencePair.source,
+            Post.platform_id,
+        )
+        .join(Post, Post.id == PreferencePair.post_id)
+        .where(PreferencePair.project_id == project_id, PreferencePair.filtered.is_(False))
+        .order_by(PreferencePair.id)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Both files are replaced only after the whole read succeeded; any error removes both temps.
+    with (
+        atomic_line_writer(summary.path("train")) as train,
+        atomic_line_writer(summary.path("eval")) as eval_,
+        engine.connect() as conn,  # Core rows: a read-only query needs no ORM session
+    ):
+        writers = {"train": train, "eval": eval_}
+        for pair_id, post_id, prompt, chosen, rejected, source, platform_id in conn.execute(query):
+            try:
+                messages = prompt_to_messages(prompt)
+            except ValueError as exc:
+                summary.skipped.append(f"pair {pair_id}: {exc}")
+                continue
+            # The post-id sets double as the split cache: one hash per post, not per pair.
+            if post_id in posts["train"]:
+                split = "train"
+            elif post_id in posts["eval"]:
+                split = "eval"
+            else:
+                split = split_for_post(f"{project_id}/{platform_id}", eval_fraction)
+                posts[split].add(post_id)
+            writers[split].write(jsonl_line(build_record(messages, chosen, rejected, fmt)))
+            summary.sources[source] += 1
     for name in SPLITS:
-        summary.counts[name] = write_jsonl_atomic(summary.path(name), records[name])
+        summary.counts[name] = writers[name].count
         summary.posts[name] = len(posts[name])
     return summary

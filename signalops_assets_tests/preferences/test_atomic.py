@@ -5,7 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from signalops_assets.preferences.atomic import atomic_write_lines, write_jsonl_atomic
+from signalops_assets.preferences.atomic import (
+    atomic_line_writer,
+    atomic_write_lines,
+    write_jsonl_atomic,
+)
 
 
 @pytest.fixture
@@ -96,3 +100,23 @@ def test_write_jsonl_atomic_rejects_nan_and_rolls_back(out_dir: Path) -> None:
         write_jsonl_atomic(path, [{"ok": 1}, {"score": float("nan")}])
     assert path.read_bytes() == b'{"old": true}\n'
     assert [p.name for p in out_dir.iterdir()] == ["pairs.jsonl"]
+
+
+def test_nested_line_writers_stream_two_files_and_roll_back_together(out_dir: Path) -> None:
+    train, evals = out_dir / "train.jsonl", out_dir / "eval.jsonl"
+    with atomic_line_writer(train) as a, atomic_line_writer(evals) as b:
+        for i in range(5):
+            (a if i % 2 else b).write(f"line {i}")
+    assert (a.count, b.count) == (2, 3)
+    assert train.read_bytes() == b"line 1\nline 3\n"
+    assert evals.read_bytes() == b"line 0\nline 2\nline 4\n"
+    with (
+        pytest.raises(RuntimeError),
+        atomic_line_writer(train) as a,
+        atomic_line_writer(evals) as b,
+    ):
+        a.write("new")
+        b.write("new")
+        raise RuntimeError("db went away")
+    assert train.read_bytes() == b"line 1\nline 3\n"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["eval.jsonl", "train.jsonl"]
