@@ -3,8 +3,8 @@
 ours: `export_dpo` — rows streamed in `yield_per` batches, each record written to its split's
 temp file as it is built, both files replaced atomically at the end.
 baseline, same run: the seed's naive export — every pair loaded as an ORM object into a list,
-every JSON line built into a list, each file written in one go (no temp file, no fsync). It
-writes the same bytes as ours, which is checked, so the race is fair.
+every JSON line built with json.dumps into a list, each file written in one go (no temp file,
+no fsync). It writes the same records as ours (checked line by line), so the race is fair.
 reference: ours' query and fetch alone, without JSON or files: the ceiling of any export here.
 Targets: ≥ 50,000 pairs/s and peak memory growth < 100 MB, in every format.
 
@@ -279,14 +279,23 @@ def measure(impl: str, fmt: str, db: Path, out_dir: Path, runs: int) -> dict[str
 
 
 def check_output(fmt: str, ours: Path, baseline: Path, counts: dict[str, int], want: int) -> None:
-    """Line counts add up to the exportable pairs, every line validates, both wrote the same."""
+    """Line counts add up to the exportable pairs, every line validates, both wrote the same
+    records."""
     for split in ("train", "eval"):
         report = validate_file(ours / f"{split}.jsonl", fmt)
         if not report.ok or report.lines != counts[split]:
             raise RuntimeError(f"{fmt} {split}: {report.lines} lines, {report.errors[:3]}")
         name = f"{split}.jsonl"
-        if (ours / name).read_bytes() != (baseline / name).read_bytes():
-            raise RuntimeError(f"{fmt} {split}: ours and the baseline wrote different files")
+        # Same records in the same order (ours is compact orjson, the seed's json.dumps spaced).
+        with (
+            (ours / name).open(encoding="utf-8") as a,
+            (baseline / name).open(encoding="utf-8") as b,
+        ):
+            for mine, theirs in zip(a, b, strict=True):
+                if json.loads(mine) != json.loads(theirs):
+                    raise RuntimeError(
+                        f"{fmt} {split}: ours and the baseline wrote different records"
+                    )
     if counts["train"] + counts["eval"] != want:
         raise RuntimeError(f"{fmt}: exported {counts} but {want:,} pairs are exportable")
 
@@ -331,7 +340,7 @@ def run(pairs: int, runs: int, workdir: Path) -> dict[str, dict[str, Any]]:
         check_output(fmt, workdir / "ours" / fmt, workdir / "baseline" / fmt, counts, pairs)
         print(
             f"format {fmt}: {pairs:,} pairs exported (train {counts['train']:,}, "
-            f"eval {counts['eval']:,}), every line valid, same bytes as the baseline's files"
+            f"eval {counts['eval']:,}), every line valid, same records as the baseline's files"
         )
         rate, growth = _line("ours", ours, pairs)
         base_rate, base_growth = _line("baseline", baseline, pairs)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
+import math
 import os
 import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 WRITE_BUFFER = 1 << 20
 
@@ -83,10 +85,26 @@ def atomic_write_lines(path: str | Path, lines: Iterable[str]) -> int:
 
 
 def jsonl_line(record: dict[str, Any]) -> str:
-    """One JSON object as one line (UTF-8, not \\u-escaped)."""
-    # allow_nan=False: NaN/Infinity are not JSON and strict loaders (fine-tuning uploads) reject
-    # them; failing here rolls the whole file back instead.
-    return json.dumps(record, ensure_ascii=False, allow_nan=False)
+    """One JSON object as one compact line (UTF-8, not \\u-escaped), encoded by orjson: the
+    export's hot path, 4-5x faster than json.dumps. Non-finite floats are refused (orjson
+    would write null): NaN/Infinity in training data is a bug, and failing here rolls the
+    whole file back."""
+    line = orjson.dumps(record)
+    if b"null" in line:  # orjson writes NaN/Infinity as null: only then look for them
+        _check_finite(record)
+    return line.decode()
+
+
+def _check_finite(value: Any) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number in record: {value}")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_finite(item)
 
 
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> int:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import orjson
+
 ExportFormat = Literal["trl", "trl-conversational", "openai"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 DEFAULT_FORMAT: ExportFormat = "trl"
@@ -217,8 +219,8 @@ def prompt_to_messages(prompt: str) -> list[Message]:
     if not prompt.strip():
         raise ValueError("empty prompt")
     try:
-        parsed = json.loads(prompt)
-    except json.JSONDecodeError:
+        parsed = orjson.loads(prompt)
+    except orjson.JSONDecodeError:
         parsed = None
     if not (
         isinstance(parsed, list)
