@@ -64,6 +64,9 @@ class Judgment(Base):
     __table_args__ = (
         UniqueConstraint("post_id", "judge_key", name="uq_judgments_post_judge"),
         Index("ix_judgments_experiment_arm", "experiment_id", "arm"),
+        # Per-arm latency quantiles read this index alone (no sort of an arm's rows). `arm`
+        # leads so that SQLite keeps using ix_judgments_experiment_arm for the aggregate scans.
+        Index("ix_judgments_arm_experiment_latency", "arm", "experiment_id", "latency_ms"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from signalops_assets.db.models import Judgment, Post
+from signalops_assets.judging.prompts import LABELS
 
 LabelMatrix = dict[tuple[str, str], int]  # (judge label, human label) -> count
 
@@ -37,25 +38,34 @@ class ArmStats:
         return sum(n for (label, human), n in self.matrix.items() if label == human)
 
 
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
 def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
     # A judgment's own human label wins; else the post's (labels are facts about posts).
-    human = func.coalesce(Judgment.human_label, Post.human_label)
+    ok = Judgment.error.is_(None)
     base = select(Judgment.arm).where(Judgment.experiment_id == experiment_id)
     arms: dict[str, ArmStats] = {}
+    # One pass for totals and the label mix: the judge's labels are validated against LABELS,
+    # so the mix is a fixed set of conditional counts (no sort for a GROUP BY label).
     totals = session.execute(
         select(
             Judgment.arm,
             func.count(),
-            func.sum(case((Judgment.error.is_not(None), 1), else_=0)),
+            _count_if(Judgment.error.is_not(None)),
             func.sum(func.coalesce(Judgment.cost_usd, 0.0)),
             func.count(Judgment.cost_usd),
             func.max(Judgment.model_id),
+            *(_count_if(and_(ok, Judgment.label == label)) for label in LABELS),
         )
         .where(Judgment.experiment_id == experiment_id, Judgment.arm.is_not(None))
         .group_by(Judgment.arm)
     )
-    for arm, n, errors, cost, known, model in totals:
-        arms[arm] = ArmStats(
+    for arm, n, errors, cost, known, model, *mix in totals:
+        if arm is None:
+            continue
+        stats = arms[arm] = ArmStats(
             arm=arm,
             model_id=model or "",
             judgments=int(n),
@@ -63,25 +73,43 @@ def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
             cost_usd=float(cost or 0.0),
             cost_known=int(known),
         )
-    mix = session.execute(
-        base.add_columns(Judgment.label, func.count())
-        .where(Judgment.error.is_(None))
-        .group_by(Judgment.arm, Judgment.label)
+        stats.labels = {label: int(c) for label, c in zip(LABELS, mix, strict=True) if c}
+    if any(sum(a.labels.values()) != a.judgments - a.errors for a in arms.values()):
+        # A label outside LABELS (rows written by hand or an older judge): count them all.
+        for a in arms.values():
+            a.labels = {}
+        mix_rows = session.execute(
+            base.add_columns(Judgment.label, func.count())
+            .where(ok)
+            .group_by(Judgment.arm, Judgment.label)
+        )
+        for arm, label, n in mix_rows:
+            if arm is not None:
+                arms[arm].labels[label] = int(n)
+    # The agreement matrix in two disjoint parts, so the join to posts only meets labeled
+    # posts (a few percent) instead of every judgment: judgments labeled themselves, then
+    # unlabeled judgments of labeled posts. Together: coalesce(judgment's, post's label).
+    own = (
+        select(Judgment.arm, Judgment.label, Judgment.human_label, func.count())
+        .where(Judgment.experiment_id == experiment_id, ok, Judgment.human_label.is_not(None))
+        .group_by(Judgment.arm, Judgment.label, Judgment.human_label)
     )
-    for arm, label, n in mix:
-        if arm is not None:
-            arms[arm].labels[label] = int(n)
-    matrix = session.execute(
-        select(Judgment.arm, Judgment.label, human, func.count())
+    from_post = (
+        select(Judgment.arm, Judgment.label, Post.human_label, func.count())
         .join(Post, Post.id == Judgment.post_id)
         .where(
-            Judgment.experiment_id == experiment_id, Judgment.error.is_(None), human.is_not(None)
+            Judgment.experiment_id == experiment_id,
+            ok,
+            Judgment.human_label.is_(None),
+            Post.human_label.is_not(None),
         )
-        .group_by(Judgment.arm, Judgment.label, human)
+        .group_by(Judgment.arm, Judgment.label, Post.human_label)
     )
-    for arm, label, human_label, n in matrix:
-        if arm is not None:
-            arms[arm].matrix[(label, human_label)] = int(n)
+    for query in (own, from_post):
+        for arm, label, human_label, n in session.execute(query):
+            if arm is not None and human_label is not None:
+                key = (label, human_label)
+                arms[arm].matrix[key] = arms[arm].matrix.get(key, 0) + int(n)
     for stats in arms.values():
         stats.latency_p50_ms = latency_quantile(session, experiment_id, stats, 0.50)
         stats.latency_p95_ms = latency_quantile(session, experiment_id, stats, 0.95)
