@@ -14,9 +14,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_db_upgrade(engine: Engine) -> None:
+    from alembic.script import ScriptDirectory
+
+    from signalops_assets.db.migrate import alembic_config, current_revision
+
+    head = ScriptDirectory.from_config(
+        alembic_config(engine.url.render_as_string(hide_password=False))
+    ).get_current_head()  # type: ignore[arg-type]
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert head is not None and f"at revision {head}" in result.output
+    assert current_revision(engine) == head
 
 
 def test_database_url_password_is_redacted() -> None:
