@@ -28,6 +28,10 @@ class SignalOpsGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # bad option or argument of a subcommand: one line too
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(2)
         except SignalOpsError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
