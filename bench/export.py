@@ -57,7 +57,7 @@ from signalops_assets.db.models import Draft, Post, PreferencePair, Project  # n
 from signalops_assets.db.session import make_engine, session_scope  # noqa: E402
 from signalops_assets.judging.prompts import PostInput  # noqa: E402
 from signalops_assets.preferences.drafts import draft_messages  # noqa: E402
-from signalops_assets.preferences.export import export_dpo  # noqa: E402
+from signalops_assets.preferences.export import export_dpo, exportable_pairs_query  # noqa: E402
 from signalops_assets.preferences.formats import (  # noqa: E402
     EXPORT_FORMATS,
     build_record,
@@ -196,21 +196,7 @@ def read_only(
     engine: Engine, project_id: str, out_dir: Path, fmt: str, eval_fraction: float
 ) -> dict[str, int]:
     """Reference: ours' query and fetch alone, no JSON and no file: the ceiling of any export."""
-    query = (
-        select(
-            PreferencePair.id,
-            PreferencePair.post_id,
-            PreferencePair.prompt,
-            PreferencePair.chosen,
-            PreferencePair.rejected,
-            PreferencePair.source,
-            Post.platform_id,
-        )
-        .join(Post, Post.id == PreferencePair.post_id)
-        .where(PreferencePair.project_id == project_id, PreferencePair.filtered.is_(False))
-        .order_by(PreferencePair.id)
-        .execution_options(yield_per=1000)
-    )
+    query = exportable_pairs_query(project_id)
     with engine.connect() as conn:
         return {"rows": sum(1 for _ in conn.execute(query))}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import click
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -25,6 +28,43 @@ def project(project_id: str) -> ProjectConfig:
     from signalops_assets.config import load_project
 
     return load_project(project_id)
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def argilla_options(fn: F) -> F:
+    """--argilla-url, --workspace and --dataset, for every command that talks to Argilla."""
+    for option in reversed(
+        (
+            click.option(
+                "--argilla-url",
+                default=None,
+                help="Argilla server (default: ARGILLA_API_URL). "
+                "The key is read from ARGILLA_API_KEY only.",
+            ),
+            click.option(
+                "--workspace", default=None, help="Argilla workspace (default: ARGILLA_WORKSPACE)"
+            ),
+            click.option(
+                "--dataset", default=None, help="Argilla dataset (default: <project>-dpo-review)"
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def check_argilla_projects(projects: list[str], dataset: str | None) -> None:
+    """Every project known, and --dataset only with one: checked before any request."""
+    from signalops_assets.errors import SignalOpsError
+
+    if not projects:
+        raise SignalOpsError("no projects configured")
+    if dataset and len(projects) > 1:
+        raise SignalOpsError("--dataset names one dataset: give --project too")
+    for pid in projects:
+        project(pid)
 
 
 def argilla_settings(url: str | None = None, workspace: str | None = None) -> ArgillaSettings:

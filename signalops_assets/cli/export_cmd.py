@@ -57,13 +57,7 @@ def export() -> None:
     "configured). Default: <export root>/<project>/judgments/train.jsonl. "
     "--type dpo writes two files: give their root with --output instead.",
 )
-@click.option(
-    "--argilla-url",
-    default=None,
-    help="Argilla server (default: ARGILLA_API_URL). The key is read from ARGILLA_API_KEY only.",
-)
-@click.option("--workspace", default=None, help="Argilla workspace (default: ARGILLA_WORKSPACE)")
-@click.option("--dataset", default=None, help="Argilla dataset (default: <project>-dpo-review)")
+@common.argilla_options
 @click.pass_context
 def training_data(
     ctx: click.Context,
@@ -112,16 +106,11 @@ def training_data(
 
 
 def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str | None) -> None:
-    from signalops_assets.errors import SignalOpsError
     from signalops_assets.preferences.argilla_sync import push_project
 
-    if not projects:
-        raise SignalOpsError("no projects configured")
-    if dataset and len(projects) > 1:
-        raise SignalOpsError("--dataset names one dataset: give --project too")
+    common.check_argilla_projects(projects, dataset)
     engine = common.engine()
     for pid in projects:
-        common.project(pid)  # unknown project → one-line error before any request
         summary = push_project(engine, pid, settings, dataset)
         created = "created" if summary.created_dataset else "existing"
         click.echo(

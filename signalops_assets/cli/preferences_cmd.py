@@ -63,31 +63,20 @@ def list_cmd(project_id: str | None, filtered: bool | None, limit: int) -> None:
 
 @preferences.command("sync-argilla")
 @click.option("--project", "project_id", default=None, help="One project (default: all configured)")
-@click.option(
-    "--argilla-url",
-    default=None,
-    help="Argilla server (default: ARGILLA_API_URL). The key is read from ARGILLA_API_KEY only.",
-)
-@click.option("--workspace", default=None, help="Argilla workspace (default: ARGILLA_WORKSPACE)")
-@click.option("--dataset", default=None, help="Argilla dataset (default: <project>-dpo-review)")
+@common.argilla_options
 def sync_argilla(
     project_id: str | None, argilla_url: str | None, workspace: str | None, dataset: str | None
 ) -> None:
     """Apply reviewers' Argilla verdicts: swap flips a pair, discard filters it (reason
     `reviewer`). The next dpo_jsonl export follows them."""
     from signalops_assets.config import configured_project_ids
-    from signalops_assets.errors import SignalOpsError
     from signalops_assets.preferences.argilla_sync import sync_project
 
     settings = common.argilla_settings(argilla_url, workspace)
     projects = [project_id] if project_id else configured_project_ids()
-    if not projects:
-        raise SignalOpsError("no projects configured")
-    if dataset and len(projects) > 1:
-        raise SignalOpsError("--dataset names one dataset: give --project too")
+    common.check_argilla_projects(projects, dataset)
     engine = common.engine()
     for pid in projects:
-        common.project(pid)
         s = sync_project(engine, pid, settings, dataset)
         applied = ", ".join(f"{k}={v}" for k, v in sorted(s.applied.items())) or "none"
         click.echo(

@@ -7,7 +7,9 @@ most one experiment per project active, whatever races the commands run.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -94,10 +96,11 @@ def _check_judge_model(session: Session, model: str) -> None:
         )
 
 
-def _flush_keeping_one_active(session: Session, project_id: str) -> None:
-    """Flush; a violation of the one-active-per-project index becomes a one-line error."""
+@contextlib.contextmanager
+def _one_active_per_project(session: Session, project_id: str) -> Iterator[None]:
+    """A violation of the one-active-per-project index inside becomes a one-line error."""
     try:
-        session.flush()
+        yield
     except IntegrityError:
         session.rollback()
         existing = active_experiment_id(session, project_id)
@@ -149,7 +152,8 @@ def create_experiment(
     )
     session.add(experiment)
     # Another create may have committed since the check above: the index has the last word.
-    _flush_keeping_one_active(session, project_id)
+    with _one_active_per_project(session, project_id):
+        session.flush()
     return experiment
 
 
@@ -216,16 +220,8 @@ def pause_experiment(session: Session, experiment_id: str) -> ABExperiment:
 
 def resume_experiment(session: Session, experiment_id: str) -> ABExperiment:
     project_id = require_experiment(session, experiment_id).project_id
-    try:
+    with _one_active_per_project(session, project_id):
         return _transition(session, experiment_id, "resume")
-    except IntegrityError:
-        session.rollback()
-        existing = active_experiment_id(session, project_id)
-        if existing is None:
-            raise
-        raise SignalOpsError(
-            f"project {project_id} already has an active experiment {existing}"
-        ) from None
 
 
 def stop_experiment(

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import REPO_ROOT
@@ -59,6 +59,26 @@ class ExportSummary:
         return self.out_dir / f"{split}.jsonl"
 
 
+def exportable_pairs_query(project_id: str) -> Select[int, int, str, str, str, str, str]:
+    """The unfiltered pairs of a project with their post's platform id, oldest first, fetched
+    in STREAM_BATCH batches (a server-side cursor on PostgreSQL)."""
+    return (
+        select(
+            PreferencePair.id,
+            PreferencePair.post_id,
+            PreferencePair.prompt,
+            PreferencePair.chosen,
+            PreferencePair.rejected,
+            PreferencePair.source,
+            Post.platform_id,
+        )
+        .join(Post, Post.id == PreferencePair.post_id)
+        .where(PreferencePair.project_id == project_id, PreferencePair.filtered.is_(False))
+        .order_by(PreferencePair.id)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
+
+
 def export_dpo(
     engine: Engine,
     project_id: str,
@@ -75,21 +95,7 @@ def export_dpo(
         raise SignalOpsError(f"unknown format '{fmt}' (expected {', '.join(EXPORT_FORMATS)})")
     summary = ExportSummary(project_id, fmt, out_dir)
     posts: dict[str, set[int]] = {split: set() for split in SPLITS}
-    query = (
-        select(
-            PreferencePair.id,
-            PreferencePair.post_id,
-            PreferencePair.prompt,
-            PreferencePair.chosen,
-            PreferencePair.rejected,
-            PreferencePair.source,
-            Post.platform_id,
-        )
-        .join(Post, Post.id == PreferencePair.post_id)
-        .where(PreferencePair.project_id == project_id, PreferencePair.filtered.is_(False))
-        .order_by(PreferencePair.id)
-        .execution_options(yield_per=STREAM_BATCH)
-    )
+    query = exportable_pairs_query(project_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Both files are replaced only after the whole read succeeded; any error removes both temps.
     with (
