@@ -293,13 +293,14 @@ def seed_row_loop_analysis(session: Session, experiment_id: str) -> dict[str, An
         if judgment.cost_usd is not None:
             arm.cost_usd += judgment.cost_usd
             arm.cost_known += 1
+        human = judgment.human_label or post_label
+        # Intention-to-treat: every labelled judgment counts, an error as not agreeing.
+        arm.labeled += human is not None
         if judgment.error is not None:
             arm.errors += 1
             continue
         arm.label_mix[judgment.label] += 1
-        human = judgment.human_label or post_label
         if human is not None:
-            arm.labeled += 1
             arm.agreements += judgment.label == human
     for arm in arms.values():
         arm.latencies.sort()
@@ -359,7 +360,7 @@ def cross_check(loop: dict[str, Any], ours: ExperimentResult) -> None:
         a, b = theirs["cost_per_1000_usd"], arm.cost_per_1000_usd
         if not _close(a, b):  # sums of floats in another order
             problems.append(f"{arm.arm}.cost_per_1000_usd: loop {a!r} != ours {b!r}")
-    a, b = loop["label_drift_p"], ours.label_drift_p
+    a, b = loop["label_drift_p"], ours.fixed_horizon.get("label_drift_p")
     if not _close(a, b):
         problems.append(f"label_drift_p: loop {a!r} != ours {b!r}")
     if problems:

@@ -46,11 +46,30 @@ _LEGACY_LLM_KEYS = {
 }
 
 
+class GuardrailConfig(BaseModel):
+    """A better canary is promoted only within these limits (None: no limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Canary (errors + fallback answers) / judgments minus the primary's.
+    max_error_rate_increase: float = Field(0.02, ge=0.0, le=1.0)
+    max_p95_latency_ms: float | None = Field(None, gt=0)
+    max_cost_per_1k_usd: float | None = Field(None, ge=0)
+
+
 class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     default_canary_pct: float = Field(0.1, gt=0.0, lt=1.0)
+    # Smallest agreement difference worth detecting; sizes "labels still needed".
+    min_detectable_effect: float = Field(0.05, gt=0.0, lt=1.0)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    # No verdict before this many labelled, error-free judgments per arm (pairs in shadow).
+    min_labels_per_arm: int = Field(30, ge=1)
+    # N* of the confidence sequence: labels (both arms) where it is tightest.
+    sequential_tuning_labels: int = Field(2000, ge=10)
+    guardrails: GuardrailConfig = Field(default_factory=GuardrailConfig)
 
 
 class QualityConfig(BaseModel):

@@ -34,7 +34,7 @@ def create(
 ) -> None:
     """Start an experiment; prints only its id (for scripts)."""
     from signalops_assets.db.session import session_scope
-    from signalops_assets.experiments.service import create_experiment
+    from signalops_assets.experiments.service import create_experiment, unregistered_models
 
     if canary_pct is None:  # the project's configured default, else 10%
         from signalops_assets.config import load_project, project_config_path
@@ -46,6 +46,14 @@ def create(
             session, project_id, primary, canary, canary_pct, hypothesis=hypothesis, mode=mode
         )
         experiment_id = created.experiment_id
+        missing = unregistered_models(session, primary, canary)
+    for model in missing:
+        click.echo(
+            f"warning: {model} is not in the model registry, so the posts it was trained on "
+            "(if any) cannot be excluded from the analysis (signalops model register "
+            "--training-posts)",
+            err=True,
+        )
     click.echo(experiment_id)
 
 
@@ -118,13 +126,25 @@ def resume(experiment_id: str) -> None:
 @experiment.command()
 @click.argument("experiment_id")
 @click.option("--promote", is_flag=True, help="Make the canary the project's judge")
-def stop(experiment_id: str, promote: bool) -> None:
-    """Complete an experiment; --promote makes the canary the project's judge."""
+@click.option("--force", is_flag=True, help="Promote although the verdict is not promote_canary")
+@click.option("--reason", default=None, help="Why --force overrides the verdict (recorded)")
+def stop(experiment_id: str, promote: bool, force: bool, reason: str | None) -> None:
+    """Complete an experiment; --promote makes the canary the project's judge, only when the
+    analysis says promote_canary (--force --reason TEXT overrides, and is recorded)."""
     from signalops_assets.db.session import session_scope
+    from signalops_assets.errors import SignalOpsError
     from signalops_assets.experiments.service import stop_experiment
 
+    if force and not promote:
+        raise SignalOpsError("--force only applies with --promote")
+    if force and not (reason or "").strip():
+        raise SignalOpsError("--force needs --reason TEXT (it is recorded with the promotion)")
+    if reason is not None and not force:
+        raise SignalOpsError("--reason goes with --force")
     with session_scope(common.engine()) as session:
-        stopped = stop_experiment(session, experiment_id, promote=promote)
+        stopped = stop_experiment(
+            session, experiment_id, promote=promote, force_reason=reason if force else None
+        )
         promoted = stopped.extra.get("promoted") if promote else None
     click.echo(f"stopped {experiment_id}")
     if promoted:

@@ -14,7 +14,7 @@ def results(experiment_id: str, fmt: str) -> None:
     """Analyse one experiment: the same result the experiment_analysis asset reports."""
     from signalops_assets.db.session import session_scope
     from signalops_assets.experiments.analysis import analyze_experiment
-    from signalops_assets.experiments.render import as_text
+    from signalops_assets.experiments.report import as_text
 
     with session_scope(common.engine()) as session:
         result = analyze_experiment(session, experiment_id)

@@ -172,5 +172,9 @@ def _export_judgments(projects: list[str], root: Path | None, file_path: Path | 
             f"{cfg.project_id}: {summary.written} judgment examples ({labels}; "
             f"{summary.corrected} corrected the judge), {len(summary.skipped)} skipped → {path}"
         )
+        click.echo(
+            f"{cfg.project_id}: its posts → {summary.posts_path} "
+            "(signalops model register --training-posts FILE)"
+        )
         for line in summary.skipped[:20]:
             click.echo(f"{cfg.project_id}: skipped {line}", err=True)

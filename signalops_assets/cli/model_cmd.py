@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from signalops_assets.cli import common
@@ -23,6 +25,14 @@ def model() -> None:
 @click.option("--display-name", default="")
 @click.option("--training-file", default=None, help="The training export it was trained on")
 @click.option("--training-examples", type=int, default=None)
+@click.option(
+    "--training-posts",
+    "training_posts",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File of the posts it was trained on (post ids, or project<TAB>platform_id lines as "
+    "`export training-data --type judgments` writes): experiments exclude them from both arms",
+)
 def register(
     model_id: str,
     provider: str,
@@ -32,13 +42,20 @@ def register(
     display_name: str,
     training_file: str | None,
     training_examples: int | None,
+    training_posts: Path | None,
 ) -> None:
     """Register a model (active from the start)."""
     from signalops_assets.db.session import session_scope
-    from signalops_assets.experiments.registry import register_model
+    from signalops_assets.experiments.registry import (
+        read_training_posts,
+        register_model,
+        set_training_posts,
+    )
 
+    excluded = 0
     with session_scope(common.engine()) as session:
-        register_model(
+        post_ids = read_training_posts(session, training_posts) if training_posts else []
+        entry = register_model(
             session,
             model_id,
             provider,
@@ -49,7 +66,11 @@ def register(
             training_file=training_file,
             training_examples=training_examples,
         )
+        if post_ids:
+            excluded = set_training_posts(session, entry, post_ids)
     click.echo(f"registered {model_type} model {model_id} ({provider})")
+    if excluded:
+        click.echo(f"recorded {excluded} training posts (experiments exclude them)")
 
 
 @model.command("list")

@@ -139,6 +139,17 @@ class ModelRegistryEntry(Base):
     extra: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
 
+class ModelTrainingPost(Base):
+    """The posts a registered model was trained on: experiments leave them out of both arms."""
+
+    __tablename__ = "model_training_posts"
+
+    model_registry_id: Mapped[int] = mapped_column(
+        ForeignKey("model_registry.id", ondelete="CASCADE"), primary_key=True
+    )
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), primary_key=True, index=True)
+
+
 class ABExperiment(Base):
     __tablename__ = "ab_experiments"
     # At most one active experiment per project, enforced by the database (partial unique index).
@@ -192,6 +203,13 @@ class ExperimentAnalysis(Base):
     verdict: Mapped[str] = mapped_column(String(40))
     recommendation: Mapped[str] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # 1 for the experiment's first analysis, 2 for the next, ...
+    look: Mapped[int] = mapped_column(Integer, default=1)
+    # The statistical decision (+1 canary better, -1 worse, 0 none) and when it was first
+    # reached: a confidence sequence may be intersected over time, so a decision stands.
+    direction: Mapped[int] = mapped_column(Integer, default=0)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_look: Mapped[int | None] = mapped_column(Integer)
 
 
 class PreferencePair(Base):

@@ -1,43 +1,58 @@
 """`analyze_experiment`: SQL sufficient statistics in, a typed verdict out.
 
-Only the always-valid (peeking-safe) interval drives the verdict, so running this every night
-keeps the false-positive rate at alpha. Fixed-horizon numbers are shown for reference.
+The primary metric is intention-to-treat agreement with human labels: every labelled
+judgment of an arm counts, and an error or a fallback model's answer counts as not agreeing
+(dropping them would reward a judge that fails on hard posts). The error-free agreement is
+shown beside it. Only the always-valid test drives the verdict (see ``sequential`` and
+``decision``); fixed-horizon figures are reported for a single pre-planned look only.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import ABExperiment
-from signalops_assets.errors import NotFoundError
-from signalops_assets.experiments import stats
-from signalops_assets.experiments.queries import ArmStats, arm_stats, paired_counts
-from signalops_assets.experiments.sequential import (
-    always_valid_diff,
+from signalops_assets.config import ExperimentConfig
+from signalops_assets.db.models import ABExperiment, ExperimentAnalysis
+from signalops_assets.errors import ConfigError, NotFoundError
+from signalops_assets.experiments import sequential, stats
+from signalops_assets.experiments.decision import (
+    PriorDecision,
     decide,
-    more_labels_needed,
+    guardrail_checks,
+)
+from signalops_assets.experiments.queries import (
+    ArmStats,
+    arm_stats,
+    excluded_training_posts,
+    experiment_scope,
+    paired_counts,
 )
 from signalops_assets.judging.prompts import LABELS
 
-DEFAULT_MIN_EFFECT = 0.05
 DEFAULT_BASELINE = 0.8  # assumed agreement before the primary has enough labels
 
 
 @dataclass(frozen=True)
 class ArmReport:
     arm: str
-    model_id: str
+    model_id: str  # the experiment's model for the arm, never a fallback's
     judgments: int
     errors: int
-    error_rate: float | None
-    labeled: int
-    agreement: float | None
+    fallbacks: int
+    fallback_models: dict[str, int]
+    failure_rate: float | None  # (errors + fallbacks) / judgments
+    labeled: int  # every labelled judgment (the ITT denominator)
+    labeled_clean: int  # labelled, answered by the arm's model without error
+    agreement: float | None  # ITT: failures count as not agreeing
     agreement_low: float
     agreement_high: float
+    agreement_error_free: float | None
     precision: float | None
     recall: float | None
     f1: float | None
@@ -49,35 +64,29 @@ class ArmReport:
 
 
 @dataclass(frozen=True)
-class Difference:
-    diff: float | None
-    newcombe_low: float | None
-    newcombe_high: float | None
-    fixed_horizon_p: float | None
-    always_valid_low: float
-    always_valid_high: float
-    always_valid_p: float
-
-
-@dataclass(frozen=True)
 class ExperimentResult:
+    """One night's analysis. Stored whole in `experiment_analyses.result`; the asset
+    `experiment_analysis` and `signalops experiment results` render it."""
+
     experiment_id: str
     project_id: str
     mode: str
     status: str
     canary_pct: float
     analyzed_at: str
+    look: int
     arms: list[ArmReport]
-    srm_all_p: float | None
-    srm_all_flagged: bool
-    srm_labeled_p: float | None
-    srm_labeled_flagged: bool
-    difference: Difference
-    label_drift_p: float | None
-    paired: dict[str, Any] | None
-    more_labels_per_arm: int
+    excluded_training_posts: int
+    test: dict[str, Any]  # the always-valid test that decides
+    srm: dict[str, Any]
+    guardrails: list[dict[str, Any]]
+    labels_needed: dict[str, Any]
+    fixed_horizon: dict[str, Any]  # valid for one pre-planned look only
     verdict: str
     recommendation: str
+    direction: int
+    decided_at: str | None
+    decided_look: int | None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,15 +110,19 @@ def _arm_report(a: ArmStats) -> ArmReport:
         model_id=a.model_id,
         judgments=a.judgments,
         errors=a.errors,
-        error_rate=stats.error_rate(a.errors, a.judgments).value,
+        fallbacks=a.fallbacks,
+        fallback_models=dict(a.fallback_models),
+        failure_rate=a.failures / a.judgments if a.judgments else None,
         labeled=a.labeled,
+        labeled_clean=a.labeled_clean,
         agreement=a.agreements / a.labeled if a.labeled else None,
         agreement_low=interval.low,
         agreement_high=interval.high,
+        agreement_error_free=a.agreements / a.labeled_clean if a.labeled_clean else None,
         precision=stats.precision(binary),
         recall=stats.recall(binary),
         f1=stats.f1(binary),
-        kappa=stats.cohens_kappa(table) if a.labeled else None,
+        kappa=stats.cohens_kappa(table) if a.labeled_clean else None,
         label_mix=dict(a.labels),
         latency_p50_ms=a.latency_p50_ms,
         latency_p95_ms=a.latency_p95_ms,
@@ -117,79 +130,232 @@ def _arm_report(a: ArmStats) -> ArmReport:
     )
 
 
+def project_experiment_config(project_id: str) -> ExperimentConfig:
+    from signalops_assets.config import load_project
+
+    try:
+        return load_project(project_id).experiments
+    except ConfigError:
+        return ExperimentConfig()
+
+
+def _previous(session: Session, experiment_id: str) -> ExperimentAnalysis | None:
+    return session.scalar(
+        select(ExperimentAnalysis)
+        .where(ExperimentAnalysis.experiment_id == experiment_id)
+        .order_by(ExperimentAnalysis.look.desc(), ExperimentAnalysis.id.desc())
+        .limit(1)
+    )
+
+
+def _srm(
+    primary: ArmStats, canary: ArmStats, ratios: list[float], previous: dict[str, Any]
+) -> dict[str, Any]:
+    """Sequential SRM on all judgments and on labelled ones (the assignment), and on the
+    error-free ones (which an arm's errors can skew without any assignment bug)."""
+    out: dict[str, Any] = {}
+    counts = {
+        "all": (primary.judgments, canary.judgments),
+        "labeled": (primary.labeled, canary.labeled),
+        "error_free": (primary.judgments - primary.errors, canary.judgments - canary.errors),
+    }
+    for name, observed in counts.items():
+        result = sequential.sequential_srm(
+            observed,
+            ratios,
+            previous_max_log_bf=float(previous.get(name, {}).get("max_log_bf", float("-inf"))),
+        )
+        out[name] = {
+            "p_value": result.p_value,
+            "max_log_bf": result.max_log_bayes_factor,
+            "flagged": result.flagged,
+        }
+    out["assignment_flagged"] = out["all"]["flagged"] or out["labeled"]["flagged"]
+    out["explained_by_errors"] = out["error_free"]["flagged"] and not out["assignment_flagged"]
+    return out
+
+
 def analyze_experiment(
-    session: Session, experiment_id: str, *, min_effect: float = DEFAULT_MIN_EFFECT
+    session: Session,
+    experiment_id: str,
+    *,
+    config: ExperimentConfig | None = None,
+    now: datetime | None = None,
 ) -> ExperimentResult:
     experiment = session.get(ABExperiment, experiment_id)
     if experiment is None:
         raise NotFoundError(f"unknown experiment id '{experiment_id}'")
-    arms = arm_stats(session, experiment_id)
-    primary = arms.get("primary", ArmStats("primary", experiment.primary_model))
-    canary = arms.get("canary", ArmStats("canary", experiment.canary_model))
-    notes: list[str] = []
+    cfg = config or project_experiment_config(experiment.project_id)
+    now = now or datetime.now(UTC)
+    previous = _previous(session, experiment_id)
+    prev_result: dict[str, Any] = dict(previous.result or {}) if previous else {}
+    look = (previous.look + 1) if previous else 1
+    scope = experiment_scope(session, experiment)
+    arms = arm_stats(session, experiment, scope)
+    primary, canary = arms["primary"], arms["canary"]
     shadow = experiment.mode == "shadow"
-    ratios = [1 - experiment.canary_pct, experiment.canary_pct]
-    if shadow:
-        # Every post goes to both arms: there is no split whose ratio could mismatch.
-        no_srm = stats.SRMResult(0.0, 1.0, False)
-        srm_all = srm_labeled = no_srm
-    else:
-        srm_all = stats.srm_check([primary.judgments, canary.judgments], ratios)
-        srm_labeled = stats.srm_check([primary.labeled, canary.labeled], ratios)
+    notes: list[str] = []
+    alpha, tuning = cfg.alpha, float(cfg.sequential_tuning_labels)
+
     x1, n1, x2, n2 = primary.agreements, primary.labeled, canary.agreements, canary.labeled
-    sequential = always_valid_diff(x1, n1, x2, n2)
-    have_both = n1 > 0 and n2 > 0
-    newcombe = stats.newcombe_diff_interval(x1, n1, x2, n2) if have_both else None
-    difference = Difference(
-        diff=(x2 / n2 - x1 / n1) if have_both else None,
-        newcombe_low=newcombe.low if newcombe else None,
-        newcombe_high=newcombe.high if newcombe else None,
-        fixed_horizon_p=stats.two_proportion_pvalue(x1, n1, x2, n2) if have_both else None,
-        always_valid_low=sequential.low,
-        always_valid_high=sequential.high,
-        always_valid_p=sequential.p_value,
-    )
-    paired = None
-    if shadow:
-        counts = paired_counts(session, experiment_id)
-        interval = stats.paired_diff_interval(
-            counts.both, counts.primary_only, counts.canary_only, counts.neither
-        )
-        paired = {
-            **asdict(counts),
-            "n": counts.n,
-            "mcnemar_p": stats.mcnemar_exact(counts.primary_only, counts.canary_only),
-            "diff_low": interval.low,
-            "diff_high": interval.high,
-        }
-        notes.append(
-            "shadow mode: the verdict treats arms as independent samples, which is "
-            "conservative for paired data; McNemar is shown for reference"
+    fixed: dict[str, Any] = {"heading": "fixed-horizon: valid for one pre-planned look only"}
+    if n1 and n2:
+        newcombe = stats.newcombe_diff_interval(x1, n1, x2, n2)
+        fixed.update(
+            newcombe_low=newcombe.low,
+            newcombe_high=newcombe.high,
+            two_proportion_p=stats.two_proportion_pvalue(x1, n1, x2, n2),
         )
     mix_table = [[arm.labels.get(label, 0) for label in LABELS] for arm in (primary, canary)]
-    drift = stats.label_distribution_chi2(mix_table) if all(sum(r) for r in mix_table) else None
+    if all(sum(r) for r in mix_table):
+        fixed["label_drift_p"] = stats.label_distribution_chi2(mix_table).p_value
     baseline = x1 / n1 if n1 >= 30 else DEFAULT_BASELINE
-    more = more_labels_needed(n1, n2, min(max(baseline, 0.05), 0.95), min_effect)
-    decision = decide(srm_all if srm_all.flagged else srm_labeled, sequential, more)
-    if primary.errors or canary.errors:
-        notes.append("judgments with errors count toward the error rate, not toward quality")
+    baseline = min(max(baseline, 0.05), 0.95)
+    mde = cfg.min_detectable_effect
+
+    if shadow:
+        pairs = paired_counts(session, experiment, scope)
+        result = sequential.paired_test(
+            pairs.primary_only, pairs.canary_only, pairs.n, alpha, tuning
+        )
+        enough = pairs.clean >= cfg.min_labels_per_arm
+        interval = stats.paired_diff_interval(
+            pairs.both, pairs.primary_only, pairs.canary_only, pairs.neither
+        )
+        fixed.update(
+            mcnemar_p=stats.mcnemar_exact(pairs.primary_only, pairs.canary_only),
+            paired_low=interval.low,
+            paired_high=interval.high,
+        )
+        discordance = (
+            (pairs.primary_only + pairs.canary_only) / pairs.n
+            if pairs.n >= cfg.min_labels_per_arm
+            else 2 * baseline * (1 - baseline)  # independent judges: a conservative guess
+        )
+        needed_total = sequential.labels_needed_paired(discordance, mde, alpha, 0.8, tuning)
+        labels_needed = {
+            "min_detectable_effect": mde,
+            "total": needed_total,
+            "canary": needed_total,
+            "more": max(0, needed_total - pairs.n),
+        }
+        method = "paired (shadow): sequential McNemar on per-post differences"
+        srm: dict[str, Any] = {"assignment_flagged": False, "explained_by_errors": False}
+        paired_info: dict[str, Any] = asdict(pairs)
+    else:
+        result = sequential.two_sample_test(x1, n1, x2, n2, alpha, tuning)
+        enough = min(primary.labeled_clean, canary.labeled_clean) >= cfg.min_labels_per_arm
+        share = experiment.canary_pct
+        needed_total = sequential.labels_needed_split(baseline, mde, share, alpha, 0.8, tuning)
+        labels_needed = {
+            "min_detectable_effect": mde,
+            "total": needed_total,
+            "canary": round(needed_total * share),
+            "more": max(0, needed_total - (n1 + n2)),
+        }
+        method = "split: two-sample, variance pooled under the null"
+        srm = _srm(primary, canary, [1 - share, share], dict(prev_result.get("srm") or {}))
+        paired_info = {}
+        if srm["explained_by_errors"]:
+            notes.append(
+                "error-free judgments are imbalanced between the arms because of errors "
+                f"(error rate primary {primary.errors}/{primary.judgments}, canary "
+                f"{canary.errors}/{canary.judgments}), not because of the assignment"
+            )
+
+    prior = None
+    if previous is not None and previous.direction and previous.decided_at is not None:
+        prior = PriorDecision(
+            previous.direction,
+            previous.decided_at.isoformat(timespec="minutes"),
+            previous.decided_look or look,
+        )
+    delta = None
+    if primary.judgments and canary.judgments:
+        delta = canary.failures / canary.judgments - primary.failures / primary.judgments
+    checks = guardrail_checks(
+        error_rate_delta=delta,
+        max_error_rate_increase=cfg.guardrails.max_error_rate_increase,
+        canary_p95_ms=canary.latency_p95_ms,
+        max_p95_latency_ms=cfg.guardrails.max_p95_latency_ms,
+        canary_cost_per_1k=stats.cost_per_1000(canary.cost_usd, canary.cost_known),
+        max_cost_per_1k_usd=cfg.guardrails.max_cost_per_1k_usd,
+    )
+    decision = decide(
+        result=result,
+        srm_flagged=bool(srm.get("assignment_flagged")),
+        srm_p_value=min(
+            float(srm.get(part, {}).get("p_value", 1.0)) for part in ("all", "labeled")
+        ),
+        enough_labels=enough,
+        min_labels_per_arm=cfg.min_labels_per_arm,
+        guardrails=checks,
+        labels_still_needed=int(labels_needed["more"]),
+        prior=prior,
+    )
+    if prior is not None:
+        decided_at, decided_look = prior.reached_at, prior.reached_look
+    elif decision.direction:
+        decided_at, decided_look = now.isoformat(timespec="minutes"), look
+    else:
+        decided_at, decided_look = None, None
+    running = prev_result.get("test", {})
+    test = {
+        "method": method,
+        "diff": result.diff,
+        "low": result.low,
+        "high": result.high,
+        # Running intersection of every night's interval: the sequence stays valid.
+        "running_low": max(result.low, float(running.get("running_low", -1.0))),
+        "running_high": min(result.high, float(running.get("running_high", 1.0))),
+        "z": result.z,
+        "boundary": result.boundary if math.isfinite(result.boundary) else None,
+        "p_value": result.p_value,
+        "n": result.n,
+        "enough_labels": enough,
+        "min_labels_per_arm": cfg.min_labels_per_arm,
+        **({"pairs": paired_info} if paired_info else {}),
+    }
+    if primary.fallbacks or canary.fallbacks:
+        notes.append("answers from fallback models count as failures of the arm's model")
+    if scope.training_model_ids:
+        notes.append("posts an arm's model was trained on are excluded from both arms")
     return ExperimentResult(
         experiment_id=experiment_id,
         project_id=experiment.project_id,
         mode=experiment.mode,
         status=experiment.status,
         canary_pct=experiment.canary_pct,
-        analyzed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        analyzed_at=now.isoformat(timespec="seconds"),
+        look=look,
         arms=[_arm_report(primary), _arm_report(canary)],
-        srm_all_p=srm_all.p_value,
-        srm_all_flagged=srm_all.flagged,
-        srm_labeled_p=srm_labeled.p_value,
-        srm_labeled_flagged=srm_labeled.flagged,
-        difference=difference,
-        label_drift_p=drift.p_value if drift else None,
-        paired=paired,
-        more_labels_per_arm=more,
+        excluded_training_posts=excluded_training_posts(session, scope),
+        test=test,
+        srm=srm,
+        guardrails=[asdict(g) for g in checks],
+        labels_needed=labels_needed,
+        fixed_horizon=fixed,
         verdict=str(decision.verdict),
         recommendation=decision.recommendation,
+        direction=decision.direction,
+        decided_at=decided_at,
+        decided_look=decided_look,
         notes=notes,
     )
+
+
+def record(session: Session, result: ExperimentResult) -> ExperimentAnalysis:
+    row = ExperimentAnalysis(
+        experiment_id=result.experiment_id,
+        analyzed_at=datetime.fromisoformat(result.analyzed_at),
+        verdict=result.verdict,
+        recommendation=result.recommendation,
+        result=result.to_dict(),
+        look=result.look,
+        direction=result.direction,
+        decided_at=datetime.fromisoformat(result.decided_at) if result.decided_at else None,
+        decided_look=result.decided_look,
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -29,14 +29,15 @@ def experiment_analysis(
     each result is appended to experiment_analyses."""
     from signalops_assets.db.session import session_scope
     from signalops_assets.experiments.history import analyze_and_record, verdict_history
-    from signalops_assets.experiments.render import as_markdown
+    from signalops_assets.experiments.report import as_markdown, headline_figures
 
     engine = database.engine()
     results = analyze_and_record(engine)
     metadata: dict[str, MetadataValue[Any]] = {
         "experiments_analyzed": MetadataValue.int(len(results))
     }
-    srm = []
+    srm: list[str] = []
+    srm_p: dict[str, float] = {}
     for result in results:
         with session_scope(engine) as session:
             trend = verdict_history(session, result.experiment_id, limit=7)
@@ -44,28 +45,52 @@ def experiment_analysis(
         metadata[result.experiment_id] = MetadataValue.md(
             f"{as_markdown(result)}\n\nRecent verdicts:\n{trend_md}"
         )
+        # Numeric figures under stable keys, so the UI plots them night after night.
+        for key, value in headline_figures(result).items():
+            name = f"{result.experiment_id}/{key}"
+            if isinstance(value, str):
+                metadata[name] = MetadataValue.text(value)
+            elif isinstance(value, int):
+                metadata[name] = MetadataValue.int(value)
+            elif value is not None:
+                metadata[name] = MetadataValue.float(float(value))
         context.log.info(f"{result.experiment_id}: {result.verdict}: {result.recommendation}")
-        if result.srm_all_flagged or result.srm_labeled_flagged:
+        if result.srm.get("assignment_flagged"):
             srm.append(result.experiment_id)
+        srm_p[result.experiment_id] = min(
+            float(result.srm.get(part, {}).get("p_value", 1.0)) for part in ("all", "labeled")
+        )
     metadata["srm_flagged"] = MetadataValue.json(srm)
+    metadata["srm_p_values"] = MetadataValue.json(srm_p)
     return MaterializeResult(metadata=metadata)
 
 
 @asset_check(asset=experiment_analysis, blocking=False)
 def experiment_srm_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    """Warns when any analysed experiment shows a sample ratio mismatch."""
+    """Warns when any analysed experiment shows a sample ratio mismatch in its assignment
+    (sequential test: valid however many nights it is read)."""
     event = context.instance.get_latest_materialization_event(experiment_analysis.key)
     flagged: list[str] = []
+    p_values: dict[str, float] = {}
     if event and event.asset_materialization:
         value = event.asset_materialization.metadata.get("srm_flagged")
         flagged = [str(v) for v in value.value] if value is not None else []
+        p_value_map = event.asset_materialization.metadata.get("srm_p_values")
+        if p_value_map is not None and isinstance(p_value_map.value, dict):
+            p_values = {str(k): float(v) for k, v in p_value_map.value.items()}
+    numeric: dict[str, MetadataValue[Any]] = {
+        f"{experiment_id}/srm_p_value": MetadataValue.float(p)
+        for experiment_id, p in p_values.items()
+    }
+    if p_values:
+        numeric["min_srm_p_value"] = MetadataValue.float(min(p_values.values()))
     return AssetCheckResult(
         passed=not flagged,
         severity=AssetCheckSeverity.WARN,
         description=("sample ratio mismatch in: " + ", ".join(flagged))
         if flagged
         else "no sample ratio mismatch",
-        metadata={"flagged": MetadataValue.json(flagged)},
+        metadata={"flagged": MetadataValue.json(flagged), **numeric},
     )
 
 

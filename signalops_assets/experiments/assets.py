@@ -13,11 +13,13 @@ def ab_results(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:
     """Per experiment and arm (active, paused, or completed in the last 7 days): judgments,
-    label mix, errors, mean/p95 latency and cost, aggregated from the ab_results table."""
+    label mix, errors, fallback answers, p95 latency and cost (the same per-arm aggregation
+    over judgments that the analysis uses)."""
     from signalops_assets.db.session import session_scope
     from signalops_assets.experiments.history import due_experiment_ids
+    from signalops_assets.experiments.queries import Scope, arm_stats
+    from signalops_assets.experiments.report import arms_markdown
     from signalops_assets.experiments.service import require_experiment
-    from signalops_assets.experiments.summary import experiment_arm_summary, summary_markdown
 
     engine = database.engine()
     metadata: dict[str, Any] = {}
@@ -27,9 +29,15 @@ def ab_results(
         experiment_ids = due_experiment_ids(session)
         for experiment_id in experiment_ids:
             experiment = require_experiment(session, experiment_id)
-            arms = experiment_arm_summary(session, experiment_id)
-            metadata[experiment_id] = MetadataValue.md(summary_markdown(experiment, arms))
+            # Operational figures: every judgment, training posts included.
+            arms = arm_stats(session, experiment, Scope(experiment_id, ()))
+            metadata[experiment_id] = MetadataValue.md(arms_markdown(experiment, arms))
             for arm in arms.values():
+                # Stable numeric keys, so the UI plots each arm across materializations.
+                prefix = f"{experiment_id}/{arm.arm}"
+                metadata[f"{prefix}/judgments"] = MetadataValue.int(arm.judgments)
+                metadata[f"{prefix}/errors"] = MetadataValue.int(arm.errors)
+                metadata[f"{prefix}/fallbacks"] = MetadataValue.int(arm.fallbacks)
                 totals["judgments"] += arm.judgments
                 totals["errors"] += arm.errors
                 cost += arm.cost_usd

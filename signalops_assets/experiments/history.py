@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import ABExperiment, ExperimentAnalysis
 from signalops_assets.db.session import session_scope
-from signalops_assets.experiments.analysis import ExperimentResult, analyze_experiment
+from signalops_assets.experiments.analysis import ExperimentResult, analyze_experiment, record
 
 RECENT_DAYS = 7
 
@@ -36,15 +36,8 @@ def analyze_and_record(engine: Engine, now: datetime | None = None) -> list[Expe
         ids = due_experiment_ids(session, now)
     for experiment_id in ids:
         with session_scope(engine) as session:
-            result = analyze_experiment(session, experiment_id)
-            session.add(
-                ExperimentAnalysis(
-                    experiment_id=experiment_id,
-                    verdict=result.verdict,
-                    recommendation=result.recommendation,
-                    result=result.to_dict(),
-                )
-            )
+            result = analyze_experiment(session, experiment_id, now=now)
+            record(session, result)
         results.append(result)
     return results
 

@@ -1,134 +1,201 @@
-"""SQL aggregation for experiment analysis: sufficient statistics, never row lists.
+"""SQL sufficient statistics for experiment analysis: counts per arm, never row lists.
 
-Everything here is GROUP BY / COUNT / SUM in the database, and works on SQLite and PostgreSQL.
+Everything is GROUP BY / COUNT / SUM in the database and works on SQLite and PostgreSQL.
+
+Two rules shape the counts:
+- An arm is its experiment model. An answer from any other model (a fallback) is not that
+  model's quality: it is counted, and scored like an error (intention-to-treat).
+- Posts an arm's model was trained on (``model_training_posts``) are excluded from both arms,
+  or the fine-tuned canary would be graded on its own training labels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, not_, select
 from sqlalchemy.orm import Session, aliased
 
-from signalops_assets.db.models import Judgment, Post
+from signalops_assets.db.models import (
+    ABExperiment,
+    Judgment,
+    ModelRegistryEntry,
+    ModelTrainingPost,
+    Post,
+)
 from signalops_assets.judging.prompts import LABELS
+from signalops_assets.quantile import nearest_rank_index
 
 LabelMatrix = dict[tuple[str, str], int]  # (judge label, human label) -> count
+
+
+def model_aliases(model: str) -> tuple[str, ...]:
+    """The ids one model's answers are stored under (OpenAI fine-tunes are called with the
+    `openai/` prefix LiteLLM needs, registered without it)."""
+    bare = model.removeprefix("openai/")
+    return tuple(dict.fromkeys((model, bare, f"openai/{bare}")))
 
 
 @dataclass
 class ArmStats:
     arm: str
-    model_id: str = ""
+    model_id: str = ""  # the experiment's model for this arm
     judgments: int = 0
     errors: int = 0
-    labels: dict[str, int] = field(default_factory=dict)  # label mix, error-free only
-    matrix: LabelMatrix = field(default_factory=dict)  # error-free, human-labeled only
+    fallbacks: int = 0  # answered, but by a model other than the arm's
+    fallback_models: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)  # label mix, own model, error-free
+    matrix: LabelMatrix = field(default_factory=dict)  # own model, error-free, labelled
+    labeled: int = 0  # every labelled judgment, errors and fallbacks included
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     cost_usd: float = 0.0
     cost_known: int = 0
 
     @property
-    def labeled(self) -> int:
+    def labeled_clean(self) -> int:
         return sum(self.matrix.values())
 
     @property
     def agreements(self) -> int:
         return sum(n for (label, human), n in self.matrix.items() if label == human)
 
+    @property
+    def failures(self) -> int:
+        """Errors and fallback answers: what the arm's own model did not deliver."""
+        return self.errors + self.fallbacks
+
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
-def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
-    # A judgment's own human label wins; else the post's (labels are facts about posts).
-    ok = Judgment.error.is_(None)
-    base = select(Judgment.arm).where(Judgment.experiment_id == experiment_id)
-    arms: dict[str, ArmStats] = {}
-    # One pass for totals and the label mix: the judge's labels are validated against LABELS,
-    # so the mix is a fixed set of conditional counts (no sort for a GROUP BY label).
-    totals = session.execute(
-        select(
-            Judgment.arm,
-            func.count(),
-            _count_if(Judgment.error.is_not(None)),
-            func.sum(func.coalesce(Judgment.cost_usd, 0.0)),
-            func.count(Judgment.cost_usd),
-            func.max(Judgment.model_id),
-            *(_count_if(and_(ok, Judgment.label == label)) for label in LABELS),
-        )
-        .where(Judgment.experiment_id == experiment_id, Judgment.arm.is_not(None))
-        .group_by(Judgment.arm)
+@dataclass(frozen=True)
+class Scope:
+    """The rows an analysis reads: one experiment, minus training posts of its models."""
+
+    experiment_id: str
+    training_model_ids: tuple[int, ...]
+
+    def where(self, j: Any = Judgment) -> list[ColumnElement[bool]]:
+        """Filters for `Judgment` or an alias of it."""
+        clauses: list[ColumnElement[bool]] = [j.experiment_id == self.experiment_id]
+        if self.training_model_ids:
+            trained = select(ModelTrainingPost.post_id).where(
+                ModelTrainingPost.model_registry_id.in_(self.training_model_ids)
+            )
+            clauses.append(not_(j.post_id.in_(trained)))
+        return clauses
+
+
+def experiment_scope(session: Session, experiment: ABExperiment) -> Scope:
+    models = [*model_aliases(experiment.primary_model), *model_aliases(experiment.canary_model)]
+    ids = session.scalars(
+        select(ModelRegistryEntry.id).where(ModelRegistryEntry.model_id.in_(models))
     )
-    for arm, n, errors, cost, known, model, *mix in totals:
-        if arm is None:
-            continue
-        stats = arms[arm] = ArmStats(
-            arm=arm,
-            model_id=model or "",
-            judgments=int(n),
-            errors=int(errors or 0),
-            cost_usd=float(cost or 0.0),
-            cost_known=int(known),
-        )
-        stats.labels = {label: int(c) for label, c in zip(LABELS, mix, strict=True) if c}
-    if any(sum(a.labels.values()) != a.judgments - a.errors for a in arms.values()):
-        # A label outside LABELS (rows written by hand or an older judge): count them all.
-        for a in arms.values():
-            a.labels = {}
-        mix_rows = session.execute(
-            base.add_columns(Judgment.label, func.count())
-            .where(ok)
-            .group_by(Judgment.arm, Judgment.label)
-        )
-        for arm, label, n in mix_rows:
-            if arm is not None:
-                arms[arm].labels[label] = int(n)
-    # The agreement matrix in two disjoint parts, so the join to posts only meets labeled
-    # posts (a few percent) instead of every judgment: judgments labeled themselves, then
-    # unlabeled judgments of labeled posts. Together: coalesce(judgment's, post's label).
-    own = (
-        select(Judgment.arm, Judgment.label, Judgment.human_label, func.count())
-        .where(Judgment.experiment_id == experiment_id, ok, Judgment.human_label.is_not(None))
-        .group_by(Judgment.arm, Judgment.label, Judgment.human_label)
+    with_posts = session.scalars(
+        select(ModelTrainingPost.model_registry_id)
+        .where(ModelTrainingPost.model_registry_id.in_(list(ids)))
+        .distinct()
     )
+    return Scope(experiment.experiment_id, tuple(sorted(with_posts)))
+
+
+def excluded_training_posts(session: Session, scope: Scope) -> int:
+    """Distinct posts of the experiment left out because an arm's model trained on them."""
+    if not scope.training_model_ids:
+        return 0
+    trained = select(ModelTrainingPost.post_id).where(
+        ModelTrainingPost.model_registry_id.in_(scope.training_model_ids)
+    )
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Judgment.post_id))).where(
+                Judgment.experiment_id == scope.experiment_id, Judgment.post_id.in_(trained)
+            )
+        )
+        or 0
+    )
+
+
+def _human_label_parts(base: Any, clauses: Iterable[ColumnElement[bool]]) -> list[Any]:
+    """A judgment's own human label wins, else the post's. Two disjoint parts, so the join to
+    posts only meets labelled posts instead of every judgment."""
+    clauses = list(clauses)
+    own = base.add_columns(Judgment.human_label).where(*clauses, Judgment.human_label.is_not(None))
     from_post = (
-        select(Judgment.arm, Judgment.label, Post.human_label, func.count())
+        base.add_columns(Post.human_label)
         .join(Post, Post.id == Judgment.post_id)
-        .where(
-            Judgment.experiment_id == experiment_id,
-            ok,
-            Judgment.human_label.is_(None),
-            Post.human_label.is_not(None),
-        )
-        .group_by(Judgment.arm, Judgment.label, Post.human_label)
+        .where(*clauses, Judgment.human_label.is_(None), Post.human_label.is_not(None))
     )
-    for query in (own, from_post):
-        for arm, label, human_label, n in session.execute(query):
-            if arm is not None and human_label is not None:
-                key = (label, human_label)
-                arms[arm].matrix[key] = arms[arm].matrix.get(key, 0) + int(n)
-    for stats in arms.values():
-        stats.latency_p50_ms = latency_quantile(session, experiment_id, stats, 0.50)
-        stats.latency_p95_ms = latency_quantile(session, experiment_id, stats, 0.95)
+    return [own, from_post]
+
+
+def arm_stats(session: Session, experiment: ABExperiment, scope: Scope) -> dict[str, ArmStats]:
+    arms: dict[str, ArmStats] = {}
+    for arm, model in (("primary", experiment.primary_model), ("canary", experiment.canary_model)):
+        stats = ArmStats(arm=arm, model_id=model)
+        own = set(model_aliases(model))
+        clauses = [*scope.where(), Judgment.arm == arm]
+        ok = Judgment.error.is_(None)
+        totals = session.execute(
+            select(
+                Judgment.model_id,
+                func.count(),
+                _count_if(Judgment.error.is_not(None)),
+                func.sum(func.coalesce(Judgment.cost_usd, 0.0)),
+                func.count(Judgment.cost_usd),
+                *(_count_if(and_(ok, Judgment.label == label)) for label in LABELS),
+            )
+            .where(*clauses)
+            .group_by(Judgment.model_id)
+        )
+        for answered_by, n, errors, cost, known, *mix in totals:
+            stats.judgments += int(n)
+            stats.errors += int(errors or 0)
+            stats.cost_usd += float(cost or 0.0)
+            stats.cost_known += int(known)
+            answered = int(n) - int(errors or 0)
+            if answered_by in own:
+                for label, count in zip(LABELS, mix, strict=True):
+                    if count:
+                        stats.labels[label] = stats.labels.get(label, 0) + int(count)
+            elif answered:
+                stats.fallbacks += answered
+                stats.fallback_models[answered_by] = answered
+        # Labelled judgments: (answering model, error-free?, judge label, human label) counts.
+        base = select(Judgment.model_id, ok.label("ok"), Judgment.label, func.count()).select_from(
+            Judgment
+        )
+        for query in _human_label_parts(base, clauses):
+            grouped = query.group_by(
+                Judgment.model_id, ok, Judgment.label, query.selected_columns[4]
+            )
+            for answered_by, clean, label, n, human in session.execute(grouped):
+                stats.labeled += int(n)
+                if clean and answered_by in own and human is not None:
+                    key = (label, human)
+                    stats.matrix[key] = stats.matrix.get(key, 0) + int(n)
+        stats.latency_p50_ms = latency_quantile(session, experiment.experiment_id, stats, 0.50)
+        stats.latency_p95_ms = latency_quantile(session, experiment.experiment_id, stats, 0.95)
+        arms[arm] = stats
     return arms
 
 
 def latency_quantile(
     session: Session, experiment_id: str, stats: ArmStats, q: float
 ) -> float | None:
-    """Nearest-rank quantile by ORDER BY ... OFFSET: portable across SQLite and PostgreSQL,
-    and one indexed probe per arm instead of loading latencies."""
+    """Nearest-rank quantile by ORDER BY ... OFFSET: portable, and one indexed probe per arm.
+    Latency is operational, so it reads every judgment of the arm (training posts too)."""
     if stats.judgments == 0:
         return None
-    offset = max(0, min(stats.judgments - 1, round(q * (stats.judgments - 1))))
     value = session.scalar(
         select(Judgment.latency_ms)
         .where(Judgment.experiment_id == experiment_id, Judgment.arm == stats.arm)
         .order_by(Judgment.latency_ms)
-        .offset(offset)
+        .offset(nearest_rank_index(stats.judgments, q))
         .limit(1)
     )
     return float(value) if value is not None else None
@@ -136,27 +203,39 @@ def latency_quantile(
 
 @dataclass(frozen=True)
 class PairedCounts:
-    """Shadow mode: both arms judged the same human-labeled posts."""
+    """Shadow mode: both arms judged the same human-labelled posts. "Right" means an
+    error-free answer of the arm's own model that matches the human label."""
 
     both: int
     primary_only: int
     canary_only: int
     neither: int
+    clean: int  # pairs where both arms answered themselves without error
 
     @property
     def n(self) -> int:
         return self.both + self.primary_only + self.canary_only + self.neither
 
 
-def paired_counts(session: Session, experiment_id: str) -> PairedCounts:
+def paired_counts(session: Session, experiment: ABExperiment, scope: Scope) -> PairedCounts:
     primary, canary = aliased(Judgment), aliased(Judgment)
-    human = func.coalesce(primary.human_label, Post.human_label)
+    human = func.coalesce(primary.human_label, canary.human_label, Post.human_label)
+    p_clean = and_(
+        primary.error.is_(None), primary.model_id.in_(model_aliases(experiment.primary_model))
+    )
+    c_clean = and_(
+        canary.error.is_(None), canary.model_id.in_(model_aliases(experiment.canary_model))
+    )
+    # 0/1 columns, so that NULLs (three-valued logic) cannot drop a pair from every count.
+    p_right = case((and_(p_clean, primary.label == human), 1), else_=0)
+    c_right = case((and_(c_clean, canary.label == human), 1), else_=0)
     row = session.execute(
         select(
-            func.sum(case((and_(primary.label == human, canary.label == human), 1), else_=0)),
-            func.sum(case((and_(primary.label == human, canary.label != human), 1), else_=0)),
-            func.sum(case((and_(primary.label != human, canary.label == human), 1), else_=0)),
-            func.sum(case((and_(primary.label != human, canary.label != human), 1), else_=0)),
+            func.sum(p_right * c_right),
+            func.sum(p_right * (1 - c_right)),
+            func.sum((1 - p_right) * c_right),
+            func.sum((1 - p_right) * (1 - c_right)),
+            _count_if(and_(p_clean, c_clean)),
         )
         .select_from(primary)
         .join(
@@ -168,12 +247,6 @@ def paired_counts(session: Session, experiment_id: str) -> PairedCounts:
             ),
         )
         .join(Post, Post.id == primary.post_id)
-        .where(
-            primary.experiment_id == experiment_id,
-            primary.arm == "primary",
-            primary.error.is_(None),
-            canary.error.is_(None),
-            human.is_not(None),
-        )
+        .where(*scope.where(primary), primary.arm == "primary", human.is_not(None))
     ).one()
     return PairedCounts(*(int(v or 0) for v in row))

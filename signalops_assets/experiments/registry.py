@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import ModelRegistryEntry
+from signalops_assets.db.models import ABExperiment, ModelRegistryEntry, ModelTrainingPost, Post
 from signalops_assets.errors import NotFoundError, SignalOpsError
 
 # LiteLLM provider prefixes we deploy through; `local` is the offline custom provider.
@@ -124,8 +126,22 @@ def list_models(
 
 
 def set_active(session: Session, model_id: str, active: bool) -> ModelRegistryEntry:
-    """Activate or deactivate; doing it twice is harmless."""
+    """Activate or deactivate; doing it twice is harmless. A model that is an arm of an active
+    experiment cannot be deactivated (it would keep receiving that experiment's traffic):
+    pause or stop the experiment first."""
     entry = require_model(session, model_id)
+    if not active:
+        busy = session.scalar(
+            select(ABExperiment.experiment_id).where(
+                ABExperiment.status == "active",
+                (ABExperiment.primary_model == model_id) | (ABExperiment.canary_model == model_id),
+            )
+        )
+        if busy is not None:
+            raise SignalOpsError(
+                f"model '{model_id}' is an arm of active experiment {busy}: pause or stop it "
+                "first (signalops experiment pause|stop)"
+            )
     entry.is_active = active
     session.flush()
     return entry
@@ -137,3 +153,54 @@ def activate_model(session: Session, model_id: str) -> ModelRegistryEntry:
 
 def deactivate_model(session: Session, model_id: str) -> ModelRegistryEntry:
     return set_active(session, model_id, False)
+
+
+def read_training_posts(session: Session, path: Path) -> list[int]:
+    """Post ids from a training-posts file: one post per line, either a database post id or
+    `project_id<TAB>platform_id` (what `export training-data --type judgments` writes next to
+    its JSONL). Every bad line is a one-line error naming the line; nothing is written."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignalOpsError(f"{path}: cannot read training posts: {exc}") from None
+    ids: list[int] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if "\t" in raw:
+            project_id, _, platform_id = raw.partition("\t")
+            post_id = session.scalar(
+                select(Post.id).where(
+                    Post.project_id == project_id.strip(), Post.platform_id == platform_id.strip()
+                )
+            )
+        elif line.isdigit() and len(line) < 19:
+            post_id = session.scalar(select(Post.id).where(Post.id == int(line)))
+        else:
+            raise SignalOpsError(
+                f"{path}:{number}: expected a post id or project<TAB>platform_id, got {line[:60]!r}"
+            )
+        if post_id is None:
+            raise SignalOpsError(f"{path}:{number}: no such post {line[:60]!r}")
+        ids.append(post_id)
+    return sorted(set(ids))
+
+
+def set_training_posts(session: Session, entry: ModelRegistryEntry, post_ids: list[int]) -> int:
+    """Record the posts `entry` was trained on (replacing any earlier list)."""
+    session.query(ModelTrainingPost).filter(ModelTrainingPost.model_registry_id == entry.id).delete(
+        synchronize_session=False
+    )
+    session.add_all(ModelTrainingPost(model_registry_id=entry.id, post_id=p) for p in post_ids)
+    session.flush()
+    return len(post_ids)
+
+
+def training_post_count(session: Session, entry: ModelRegistryEntry) -> int:
+    from sqlalchemy import func
+
+    return int(
+        session.scalar(select(func.count()).where(ModelTrainingPost.model_registry_id == entry.id))
+        or 0
+    )

@@ -73,15 +73,28 @@ def active_experiment_id(session: Session, project_id: str) -> str | None:
 
 
 def _ensure_project_row(session: Session, project_id: str) -> None:
-    """The project's row, created from its config file when the database lacks it."""
+    """The project's row, created from its config file when the database lacks it; refused
+    when the project's config turns experiments off (judging would ignore the experiment)."""
+    from signalops_assets.config import load_project, project_config_path
+
+    path = project_config_path(project_id)
+    if path.is_file() and not load_project(project_id).experiments.enabled:
+        raise SignalOpsError(
+            f"project {project_id} has experiments disabled ({path}: experiments.enabled)"
+        )
     if session.get(Project, project_id) is not None:
         return
-    from signalops_assets.config import load_project, project_config_path
     from signalops_assets.posts import ensure_project
 
-    if not project_config_path(project_id).is_file():
+    if not path.is_file():
         raise NotFoundError(f"unknown project '{project_id}'")
     ensure_project(session, load_project(project_id))
+
+
+def unregistered_models(session: Session, *models: str) -> list[str]:
+    """Arms missing from the registry: allowed (prompted models need no entry), but their
+    training posts cannot be excluded from the analysis, so the CLI warns."""
+    return [m for m in models if registry.get_model(session, m.strip()) is None]
 
 
 def _check_judge_model(session: Session, model: str) -> None:
@@ -219,19 +232,48 @@ def pause_experiment(session: Session, experiment_id: str) -> ABExperiment:
 
 
 def resume_experiment(session: Session, experiment_id: str) -> ABExperiment:
-    project_id = require_experiment(session, experiment_id).project_id
+    experiment = require_experiment(session, experiment_id)
+    project_id = experiment.project_id
+    for model in (experiment.primary_model, experiment.canary_model):
+        _check_judge_model(session, model)  # deactivated while paused: no traffic for it
     with _one_active_per_project(session, project_id):
         return _transition(session, experiment_id, "resume")
 
 
 def stop_experiment(
-    session: Session, experiment_id: str, *, promote: bool = False, now: datetime | None = None
+    session: Session,
+    experiment_id: str,
+    *,
+    promote: bool = False,
+    force_reason: str | None = None,
+    now: datetime | None = None,
 ) -> ABExperiment:
-    """Completed; with `promote` the canary becomes the project's judge (see `promote_canary`)."""
+    """Completed; with `promote` the canary becomes the project's judge (see `promote_canary`).
+
+    Promotion needs evidence: tonight's analysis must say promote_canary. `force_reason`
+    overrides that, and the reason and the verdict it overrode are recorded."""
     now = now or datetime.now(UTC)
+    verdict = None
+    if promote:
+        from signalops_assets.experiments.analysis import analyze_experiment
+
+        current = require_experiment(session, experiment_id)
+        if current.status not in TRANSITIONS["stop"][0]:
+            raise InvalidTransitionError(
+                f"cannot stop experiment {experiment_id}: it is {current.status}"
+            )
+        result = analyze_experiment(session, experiment_id, now=now)
+        verdict = result.verdict
+        if verdict != "promote_canary" and force_reason is None:
+            raise SignalOpsError(
+                f"cannot promote {experiment_id}: the verdict is {verdict} "
+                f"({result.recommendation.split(' (')[0]}); --force --reason TEXT overrides"
+            )
+        if force_reason is not None and not force_reason.strip():
+            raise SignalOpsError("--force needs a non-empty --reason")
     experiment = _transition(session, experiment_id, "stop", ended_at=now)
     if promote:
-        promote_canary(session, experiment, now)
+        promote_canary(session, experiment, now, verdict=verdict, force_reason=force_reason)
     session.flush()
     return experiment
 
@@ -245,7 +287,14 @@ def _configured_judge(project_id: str) -> str | None:
         return None
 
 
-def promote_canary(session: Session, experiment: ABExperiment, now: datetime) -> None:
+def promote_canary(
+    session: Session,
+    experiment: ABExperiment,
+    now: datetime,
+    *,
+    verdict: str | None = None,
+    force_reason: str | None = None,
+) -> None:
     """Durable and auditable: the project's judge override, an active registry entry, and the
     experiment's metadata recording what the project judged with before."""
     project = session.get(Project, experiment.project_id)
@@ -264,6 +313,13 @@ def promote_canary(session: Session, experiment: ABExperiment, now: datetime) ->
         )
     entry.is_active = True
     entry.extra = {**(entry.extra or {}), "promoted_by": experiment.experiment_id}
-    record = {"model": canary, "at": now.isoformat(), "previous_judge": previous}
+    record: dict[str, Any] = {
+        "model": canary,
+        "at": now.isoformat(),
+        "previous_judge": previous,
+        "verdict": verdict,
+    }
+    if force_reason is not None:
+        record.update(forced=True, reason=force_reason.strip())
     # A new dict, so the JSON column sees the change.
     experiment.extra = {**(experiment.extra or {}), "promoted": record}

@@ -28,11 +28,17 @@ from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.judging.prompts import LABELS, PostInput, judge_messages
-from signalops_assets.preferences.atomic import write_jsonl_atomic
+from signalops_assets.preferences.atomic import atomic_write_lines, write_jsonl_atomic
 from signalops_assets.preferences.export import export_root
 
 JUDGMENTS_FILE = "train.jsonl"
 HUMAN_REASONING = "human label"
+
+
+def training_posts_path(path: Path) -> Path:
+    """The list of posts an export contains, beside it: `signalops model register
+    --training-posts` reads it, so experiments can leave those posts out of both arms."""
+    return path.with_name(f"{path.stem}.posts.tsv")
 
 
 def judgments_path(project_id: str, root: Path | None = None) -> Path:
@@ -48,6 +54,11 @@ class JudgmentExportSummary:
     corrected: int = 0  # examples whose judgment disagreed with the human label
     labels: Counter[str] = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)
+    platform_ids: list[str] = field(default_factory=list)  # the posts written, in order
+
+    @property
+    def posts_path(self) -> Path:
+        return training_posts_path(self.path)
 
 
 def assistant_answer(label: str) -> str:
@@ -85,6 +96,9 @@ def export_judgments(
         rows = session.execute(_judgments_query(project_id).execution_options(yield_per=500))
         try:
             summary.written = write_jsonl_atomic(path, _examples(cfg, rows, summary))
+            atomic_write_lines(
+                summary.posts_path, (f"{project_id}\t{p}" for p in summary.platform_ids)
+            )
         except OSError as exc:
             raise SignalOpsError(f"{path}: cannot write: {_reason(exc)}") from None
     return summary
@@ -132,6 +146,7 @@ def _examples(
             continue
         summary.labels[human] += 1
         summary.corrected += label != human
+        summary.platform_ids.append(platform_id)
         post = PostInput(post_id, platform_id, author or "", bio or "", text or "")
         yield training_example(cfg, post, human)
 

@@ -1,4 +1,4 @@
-"""experiment_arm_summary (SQL aggregation, both databases) and the ab_results asset."""
+"""arm_stats (SQL aggregation, both databases) and the ab_results asset."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import ABExperiment, ABResult, Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.experiments.assets import ab_results
+from signalops_assets.experiments.queries import Scope, arm_stats
 from signalops_assets.experiments.service import stop_experiment
-from signalops_assets.experiments.summary import experiment_arm_summary, p95_offset
 from signalops_assets.judging.assets import judged_posts
+from signalops_assets.quantile import nearest_rank_index
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.experiments.conftest import CANARY, PRIMARY
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
@@ -71,19 +72,20 @@ def test_arm_summary_is_exact(
     _seed(engine, experiment_id, "primary", primary)
     _seed(engine, experiment_id, "canary", [7.0, 3.0, 5.0])
     with session_scope(engine) as session:
-        arms = experiment_arm_summary(session, experiment_id)
-        assert experiment_arm_summary(session, "exp-none") == {}
+        experiment = session.get(ABExperiment, experiment_id)
+        assert experiment is not None
+        arms = arm_stats(session, experiment, Scope(experiment_id, ()))
     assert list(arms) == ["primary", "canary"]
     p = arms["primary"]
-    assert (p.judgments, p.errors, p.error_rate) == (100, 10, 0.1)
+    assert (p.judgments, p.errors, p.fallbacks) == (100, 10, 0)
     assert p.labels == {"relevant": 60, "irrelevant": 30}
-    assert p.models == {PRIMARY: 100}
-    assert p.mean_latency_ms == 50.5
-    assert p.p95_latency_ms == sorted(primary)[p95_offset(100)] == 95.0
-    assert p.cost_unknown == 20 and abs(p.cost_usd - 0.08) < 1e-9
+    assert p.model_id == PRIMARY
+    assert p.latency_p95_ms == sorted(primary)[nearest_rank_index(100, 0.95)] == 95.0
+    assert p.cost_known == 80 and abs(p.cost_usd - 0.08) < 1e-9
     c = arms["canary"]
-    assert (c.judgments, c.p95_latency_ms, c.mean_latency_ms) == (3, 7.0, 5.0)
-    assert p95_offset(1) == 0 and p95_offset(3) == 2 and p95_offset(21) == 19
+    assert (c.judgments, c.latency_p95_ms, c.latency_p50_ms) == (3, 7.0, 5.0)
+    assert nearest_rank_index(1, 0.95) == 0 and nearest_rank_index(3, 0.95) == 2
+    assert nearest_rank_index(21, 0.95) == 19
 
 
 def _run(db_url: str, assets: list[Any], api_base: str = "") -> dict[str, Any]:
@@ -132,7 +134,9 @@ def test_asset_reports_due_experiments_after_judging(
     assert f"primary `{PRIMARY}` vs canary `{CANARY}`" in table and "30% canary" in table
     primary_row = next(line for line in table.splitlines() if line.startswith("| primary"))
     canary_row = next(line for line in table.splitlines() if line.startswith("| canary"))
-    assert f"{CANARY} ({canary})" in canary_row and f"| {330 - canary} |" in primary_row
+    assert f"| {CANARY} | {canary} |" in canary_row and f"| {330 - canary} |" in primary_row
+    assert meta[f"{experiment_id}/canary/judgments"] == canary
+    assert meta[f"{experiment_id}/primary/judgments"] == 330 - canary
     assert isinstance(meta["total_cost_usd"], float)
 
     # Only the summary: nothing new judged, same numbers.

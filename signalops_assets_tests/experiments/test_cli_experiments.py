@@ -32,8 +32,10 @@ def one_line_error(result: Result, text: str) -> None:
 def test_create_prints_only_the_id(engine: Engine) -> None:
     result = invoke(f"{CREATE} --canary-pct 0.25 --hypothesis 'canary agrees more' --mode shadow")
     assert result.exit_code == 0, result.output
-    experiment_id = result.output.strip()
-    assert re.fullmatch(r"exp-\d{8}-[0-9a-f]{6}", experiment_id) and result.output.count("\n") == 1
+    experiment_id = result.stdout.strip()
+    assert re.fullmatch(r"exp-\d{8}-[0-9a-f]{6}", experiment_id) and result.stdout.count("\n") == 1
+    # Unregistered arms are allowed but warned about (on stderr, so scripts keep the id).
+    assert f"warning: {PRIMARY} is not in the model registry" in result.stderr
     with session_scope(engine) as session:
         row = session.get(ABExperiment, experiment_id)
         assert row is not None
@@ -41,7 +43,7 @@ def test_create_prints_only_the_id(engine: Engine) -> None:
 
 
 def test_create_defaults_to_the_configured_canary_pct(engine: Engine) -> None:
-    experiment_id = invoke(CREATE).output.strip()
+    experiment_id = invoke(CREATE).stdout.strip()
     with session_scope(engine) as session:
         row = session.get(ABExperiment, experiment_id)
         assert row is not None and row.canary_pct == 0.1 and row.mode == "split"
@@ -57,15 +59,15 @@ def test_create_errors_are_one_line_exit_2(engine: Engine) -> None:
         invoke(f"create --project ghost --primary {PRIMARY} --canary {CANARY} --canary-pct 0.1"),
         "unknown project 'ghost'",
     )
-    first = invoke(CREATE).output.strip()
+    first = invoke(CREATE).stdout.strip()
     one_line_error(invoke(CREATE), f"project spectra already has an active experiment {first}")
 
 
 def test_lifecycle_and_list(engine: Engine) -> None:
-    first = invoke(f"{CREATE} --canary-pct 0.2").output.strip()
+    first = invoke(f"{CREATE} --canary-pct 0.2").stdout.strip()
     assert invoke(f"pause {first}").output.strip() == f"paused {first}"
     one_line_error(invoke(f"pause {first}"), f"cannot pause experiment {first}: it is paused")
-    second = invoke(f"{CREATE} --mode shadow").output.strip()
+    second = invoke(f"{CREATE} --mode shadow").stdout.strip()
     one_line_error(invoke(f"resume {first}"), f"already has an active experiment {second}")
     assert invoke(f"stop {second}").output.strip() == f"stopped {second}"
     assert invoke(f"resume {first}").output.strip() == f"resumed {first}"
@@ -88,11 +90,22 @@ def test_lifecycle_and_list(engine: Engine) -> None:
     one_line_error(invoke(f"resume {second}"), "it is completed")
 
 
-def test_stop_promote(engine: Engine) -> None:
-    experiment_id = invoke(CREATE).output.strip()
-    result = invoke(f"stop {experiment_id} --promote")
+def test_stop_promote_needs_the_verdict_or_a_recorded_reason(engine: Engine) -> None:
+    experiment_id = invoke(CREATE).stdout.strip()
+    one_line_error(
+        invoke(f"stop {experiment_id} --promote"),
+        f"cannot promote {experiment_id}: the verdict is no_decision",
+    )
+    one_line_error(invoke(f"stop {experiment_id} --promote --force"), "--force needs --reason")
+    one_line_error(invoke(f"stop {experiment_id} --reason x"), "--reason goes with --force")
+    with session_scope(engine) as session:
+        row = session.get(ABExperiment, experiment_id)
+        project = session.get(Project, "spectra")
+        assert row is not None and row.status == "active"  # refused: nothing changed
+        assert project is None or project.judge_model_override is None
+    result = invoke(f"stop {experiment_id} --promote --force --reason 'offline gate passed'")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [
+    assert result.stdout.splitlines() == [
         f"stopped {experiment_id}",
         f"promoted {CANARY} as the judge of spectra (previously local/keyword-judge)",
     ]
@@ -102,7 +115,36 @@ def test_stop_promote(engine: Engine) -> None:
         assert project is not None and project.judge_model_override == CANARY
         entry = get_model(session, CANARY)
         assert entry is not None and entry.is_active
+        row = session.get(ABExperiment, experiment_id)
+        assert row is not None
+        promoted = row.extra["promoted"]
+        assert promoted["forced"] and promoted["reason"] == "offline gate passed"
+        assert promoted["verdict"] == "no_decision"
     one_line_error(invoke(f"stop {experiment_id} --promote"), "it is completed")
+
+
+def test_an_arm_of_an_active_experiment_cannot_be_deactivated(engine: Engine) -> None:
+    runner = CliRunner()
+    registered = runner.invoke(
+        cli, ["model", "register", "--model-id", CANARY, "--provider", "openai", "--type", "judge"]
+    )
+    assert registered.exit_code == 0, registered.output
+    experiment_id = invoke(CREATE).stdout.strip()
+    refused = runner.invoke(cli, ["model", "deactivate", CANARY])
+    one_line_error(refused, f"is an arm of active experiment {experiment_id}")
+    assert invoke(f"pause {experiment_id}").exit_code == 0
+    assert runner.invoke(cli, ["model", "deactivate", CANARY]).exit_code == 0
+    one_line_error(invoke(f"resume {experiment_id}"), "is deactivated in the registry")
+
+
+def test_create_refuses_when_experiments_are_disabled(engine: Engine, isolated_env: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(isolated_env)) / "projects" / "spectra.yaml"
+    path.write_text(path.read_text() + "\nexperiments:\n  enabled: false\n")
+    one_line_error(invoke(CREATE), "has experiments disabled")
+    with session_scope(engine) as session:
+        assert session.query(ABExperiment).count() == 0
 
 
 def test_results_is_part_of_the_group_and_choices_match() -> None:

@@ -217,8 +217,13 @@ def test_stop_promote_makes_canary_the_durable_judge(
     fake_gateway: LLMGateway,
 ) -> None:
     experiment_id = make_experiment()
+    with (
+        session_scope(engine) as session,
+        pytest.raises(SignalOpsError, match="the verdict is no_decision"),
+    ):
+        stop_experiment(session, experiment_id, promote=True)
     with session_scope(engine) as session:
-        stopped = stop_experiment(session, experiment_id, promote=True)
+        stopped = stop_experiment(session, experiment_id, promote=True, force_reason="test")
         promoted = stopped.extra["promoted"]
     assert promoted["model"] == CANARY
     assert promoted["previous_judge"] == spectra.llm.judge_model == "local/keyword-judge"
@@ -241,16 +246,24 @@ def test_promote_reactivates_a_registered_canary_and_records_the_override(
 ) -> None:
     first = make_experiment()
     with session_scope(engine) as session:
-        stop_experiment(session, first, promote=True)
-    # A second experiment against the promoted judge; its canary is registered but then
-    # deactivated after the experiment started.
+        stop_experiment(session, first, promote=True, force_reason="test")
+    # A second experiment against the promoted judge; its canary is registered, and can only
+    # be deactivated once the experiment is paused.
     with session_scope(engine) as session:
         registry.register_model(session, "ft:gpt-4o-mini:org::abc", "openai", "judge")
     second = make_experiment(primary=CANARY, canary="ft:gpt-4o-mini:org::abc")
-    with session_scope(engine) as session:
+    with (
+        pytest.raises(SignalOpsError, match=f"arm of active experiment {second}"),
+        session_scope(engine) as session,
+    ):
         registry.deactivate_model(session, "ft:gpt-4o-mini:org::abc")
     with session_scope(engine) as session:
-        promoted = stop_experiment(session, second, promote=True).extra["promoted"]
+        pause_experiment(session, second)
+        registry.deactivate_model(session, "ft:gpt-4o-mini:org::abc")
+    with session_scope(engine) as session:
+        promoted = stop_experiment(session, second, promote=True, force_reason="t").extra[
+            "promoted"
+        ]
     assert promoted["previous_judge"] == CANARY
     with session_scope(engine) as session:
         entry = registry.get_model(session, "ft:gpt-4o-mini:org::abc")

@@ -18,16 +18,6 @@ from statsmodels.stats.proportion import (
     samplesize_proportions_2indep_onetail,
 )
 
-from signalops_assets.experiments.sequential import (
-    SequentialResult,
-    Verdict,
-    always_valid_diff,
-    confidence_sequence_halfwidth,
-    decide,
-    more_labels_needed,
-    sequential_labels_needed_per_arm,
-    sequential_rho,
-)
 from signalops_assets.experiments.stats import (
     BinaryCounts,
     Interval,
@@ -206,8 +196,6 @@ def test_labels_needed_matches_statsmodels(p_baseline: float) -> None:
 def test_labels_needed_rejects_impossible_effects() -> None:
     with pytest.raises(ValueError):
         labels_needed_per_arm(0.5, min_effect=0.6)
-    with pytest.raises(ValueError):
-        sequential_labels_needed_per_arm(1.0)
 
 
 def test_labels_needed_close_to_arcsine_power_analysis() -> None:
@@ -216,24 +204,6 @@ def test_labels_needed_close_to_arcsine_power_analysis() -> None:
     effect = proportion_effectsize(0.8, 0.75)
     arcsine = NormalIndPower().solve_power(effect_size=effect, alpha=0.05, power=0.8)
     assert labels_needed_per_arm(0.8) == pytest.approx(arcsine, rel=0.03)
-
-
-def test_more_labels_needed() -> None:
-    needed = sequential_labels_needed_per_arm(0.8)
-    assert needed > labels_needed_per_arm(0.8)  # peeking safety costs labels
-    assert more_labels_needed(300, 100, 0.8) == needed - 100
-    assert more_labels_needed(needed + 5, needed + 9, 0.8) == 0
-
-
-def test_sequential_labels_needed_is_the_smallest_sufficient_n() -> None:
-    def lower_bound(m: int) -> float:
-        # Expected-case lower end of the interval when the true effect is +5 pp, shifted
-        # down by z_0.8 standard errors so it clears zero with 80% probability.
-        se = math.sqrt((0.8 * 0.2 + 0.75 * 0.25) / m)
-        return 0.05 - se * 0.8416212335729143 - confidence_sequence_halfwidth(se, 2 * m)
-
-    m = sequential_labels_needed_per_arm(0.8)
-    assert lower_bound(m) >= 0 > lower_bound(m - 1)
 
 
 # --- guardrails -----------------------------------------------------------------------
@@ -246,122 +216,3 @@ def test_guardrail_helpers() -> None:
     assert rate.value == pytest.approx(0.015)
     assert rate.interval == wilson_interval(3, 200)
     assert error_rate(0, 0).value is None
-
-
-# --- always-valid inference -----------------------------------------------------------
-
-
-def test_rho_and_halfwidth_follow_the_published_formula() -> None:
-    alpha, n_star = 0.05, 5000
-    rho = math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / n_star)
-    assert sequential_rho(alpha, n_star) == pytest.approx(rho)
-
-    x1, n1, x2, n2 = 640, 800, 174, 200
-    p1, p2 = x1 / n1, x2 / n2
-    v = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    n = n1 + n2
-    half = math.sqrt(v * n) * math.sqrt(
-        2 * (n * rho**2 + 1) / (n**2 * rho**2) * math.log(math.sqrt(n * rho**2 + 1) / alpha)
-    )
-    result = always_valid_diff(x1, n1, x2, n2)
-    assert result.diff == pytest.approx(p2 - p1)
-    assert result.low == pytest.approx(p2 - p1 - half)
-    assert result.high == pytest.approx(p2 - p1 + half)
-    # Always wider than the fixed-horizon Wald interval: that is the price of peeking.
-    assert half > 1.96 * math.sqrt(v)
-
-
-def test_always_valid_pvalue_is_where_the_sequence_touches_zero() -> None:
-    result = always_valid_diff(640, 800, 174, 200)
-    # With rho fixed at the design alpha, the sequence at level p_value has |diff| as its
-    # half-width.
-    se = math.sqrt(0.8 * 0.2 / 800 + 0.87 * 0.13 / 200)
-    nr2 = 1000 * sequential_rho(0.05) ** 2
-    half_at_p = se * math.sqrt(2 * (nr2 + 1) / nr2 * math.log(math.sqrt(nr2 + 1) / result.p_value))
-    assert half_at_p == pytest.approx(abs(result.diff))
-
-
-@pytest.mark.parametrize("x2", range(150, 200, 3))
-def test_pvalue_and_interval_agree(x2: int) -> None:
-    result = always_valid_diff(640, 800, x2, 200)
-    assert result.significant == (result.p_value < 0.05)
-    assert result.significant == (result.low > 0 or result.high < 0)
-
-
-def test_always_valid_degenerate_inputs() -> None:
-    assert always_valid_diff(0, 0, 3, 5) == SequentialResult(0.0, -1.0, 1.0, 1.0, False)
-    assert not always_valid_diff(10, 10, 10, 10).significant
-    perfect_split = always_valid_diff(0, 4, 4, 4)  # unpooled variance would be zero
-    assert perfect_split.high <= 1.0
-    assert perfect_split.low < perfect_split.diff
-
-
-N_SIMULATIONS, N_PEEKS, LABELS_PER_NIGHT = 400, 30, 40
-
-
-def _simulate(p_primary: float, p_canary: float, n_sims: int, seed: int) -> tuple[np.ndarray, ...]:
-    """Cumulative counts per nightly peek, from binomial increments (sufficient stats only)."""
-    rng = np.random.default_rng(seed)
-    nightly = (n_sims, N_PEEKS)
-    x1 = np.cumsum(rng.binomial(LABELS_PER_NIGHT, p_primary, size=nightly), axis=1)
-    x2 = np.cumsum(rng.binomial(LABELS_PER_NIGHT, p_canary, size=nightly), axis=1)
-    n = np.cumsum(np.full(nightly, LABELS_PER_NIGHT), axis=1)
-    return x1, x2, n
-
-
-def test_peeking_nightly_keeps_always_valid_false_positives_at_alpha() -> None:
-    x1, x2, n = _simulate(0.8, 0.8, N_SIMULATIONS, seed=20240611)
-    sequential_hits = naive_hits = 0
-    for sim in range(N_SIMULATIONS):
-        peeks = list(zip(x1[sim].tolist(), x2[sim].tolist(), n[sim].tolist(), strict=True))
-        sequential_hits += any(always_valid_diff(a, m, b, m).significant for a, b, m in peeks)
-        naive_hits += any(two_proportion_pvalue(a, m, b, m) < 0.05 for a, b, m in peeks)
-    sequential_fpr = sequential_hits / N_SIMULATIONS
-    naive_fpr = naive_hits / N_SIMULATIONS
-    assert sequential_fpr <= 0.05 + 0.015, (sequential_fpr, naive_fpr)
-    assert naive_fpr > 0.12, (sequential_fpr, naive_fpr)
-
-
-def test_sequential_test_finds_a_real_ten_point_improvement() -> None:
-    n_sims = 200
-    x1, x2, n = _simulate(0.75, 0.85, n_sims, seed=7)
-    no_srm = SRMResult(0.0, 1.0, False)
-    verdicts = []
-    for sim in range(n_sims):
-        verdict = Verdict.NO_DECISION
-        for a, b, m in zip(x1[sim].tolist(), x2[sim].tolist(), n[sim].tolist(), strict=True):
-            verdict = decide(no_srm, always_valid_diff(a, m, b, m), 0).verdict
-            if verdict is not Verdict.NO_DECISION:
-                break
-        verdicts.append(verdict)
-    assert verdicts.count(Verdict.PROMOTE_CANARY) / n_sims >= 0.9
-    assert Verdict.KEEP_PRIMARY not in verdicts
-
-
-# --- decision -------------------------------------------------------------------------
-
-OK_SRM = SRMResult(chi2=0.4, p_value=0.5, flagged=False)
-
-
-def test_srm_overrides_everything() -> None:
-    bad = SRMResult(chi2=40.0, p_value=1e-9, flagged=True)
-    decision = decide(bad, SequentialResult(0.1, 0.05, 0.15, 0.001, True), 0)
-    assert decision.verdict is Verdict.SAMPLE_RATIO_MISMATCH
-    assert "fix" in decision.recommendation
-
-
-def test_decide_promote_keep_and_wait() -> None:
-    better = SequentialResult(0.06, 0.01, 0.11, 0.01, True)
-    worse = SequentialResult(-0.06, -0.11, -0.01, 0.01, True)
-    unsure = SequentialResult(0.02, -0.03, 0.07, 0.6, False)
-    assert decide(OK_SRM, better, 0).verdict is Verdict.PROMOTE_CANARY
-    assert decide(OK_SRM, worse, 0).verdict is Verdict.KEEP_PRIMARY
-    waiting = decide(OK_SRM, unsure, 240)
-    assert waiting.verdict == "no_decision"
-    assert waiting.recommendation.startswith("no decision yet: about 240 more human labels per arm")
-    assert "likely smaller" in decide(OK_SRM, unsure, 0).recommendation
-
-
-def test_decide_lower_is_better_flips_the_direction() -> None:
-    fewer_errors = SequentialResult(-0.06, -0.11, -0.01, 0.01, True)
-    assert decide(OK_SRM, fewer_errors, 0, higher_is_better=False).verdict is Verdict.PROMOTE_CANARY

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
@@ -59,10 +59,14 @@ def test_export_judgments_default_and_explicit_path(
     result = invoke("--type", "judgments", "--project", "spectra")
     assert result.exit_code == 0, result.output
     default = tmp_path / "exports" / "spectra" / "judgments" / "train.jsonl"
-    assert result.stdout.strip() == (
+    assert result.stdout.splitlines()[0] == (
         f"spectra: 2 judgment examples (irrelevant=1, relevant=1; 1 corrected the judge), "
         f"1 skipped → {default}"
     )
+    posts_file = default.with_name("train.posts.tsv")
+    assert f"its posts → {posts_file}" in result.stdout.splitlines()[1]
+    lines = posts_file.read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith("spectra\tx:") for line in lines)
     assert "skipped post" in result.stderr and "only failed judgments" in result.stderr
     answers = [json.loads(line)["messages"][-1]["content"] for line in default.open()]
     assert [parse_judgment(a)[0] for a in answers] == ["relevant", "irrelevant"]
@@ -151,3 +155,33 @@ def test_directory_without_write_permission(
     result = invoke("--type", "judgments", "--project", "spectra", "--path", str(target))
     one_line_error(result, "directory is not writable")
     assert target.read_bytes() == PREVIOUS
+
+
+def test_register_with_the_exports_training_posts(engine: Engine, spectra: ProjectConfig) -> None:
+    """export → register --training-posts → those posts are recorded for the model."""
+    from signalops_assets.db.models import ModelRegistryEntry, ModelTrainingPost
+
+    seed(engine)
+    exported = invoke("--type", "judgments", "--project", "spectra")
+    assert exported.exit_code == 0, exported.output
+    posts_file = exported.stdout.splitlines()[1].split("→ ")[1].split(" (")[0]
+    register = ["model", "register", "--model-id", "ft:gpt-4o-mini:o::x", "--provider", "openai"]
+    ok = CliRunner().invoke(cli, [*register, "--type", "judge", "--training-posts", posts_file])
+    assert ok.exit_code == 0, ok.output
+    assert "recorded 2 training posts" in ok.output
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ModelTrainingPost)) == 2
+    bad = Path(posts_file).with_name("bad.tsv")
+    first = Path(posts_file).read_text().splitlines()[0]
+    bad.write_text(f"{first}\nnot-a-post\n")
+    refused = CliRunner().invoke(
+        cli,
+        [*register[:3], "ft:other", *register[4:], "--type", "judge", "--training-posts", str(bad)],
+    )
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1
+    assert f"{bad}:2:" in refused.output
+    with session_scope(engine) as session:
+        assert (
+            session.scalar(select(func.count()).where(ModelRegistryEntry.model_id == "ft:other"))
+            == 0
+        )
