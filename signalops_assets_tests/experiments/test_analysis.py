@@ -296,3 +296,31 @@ def test_cli_results_table_and_json(engine: Engine) -> None:
     assert "fixed-horizon: valid for one pre-planned look only" in table.output
     missing = CliRunner().invoke(cli, ["experiment", "results", "nope"])
     assert missing.exit_code == 2 and "unknown experiment" in missing.output
+
+
+def test_asset_metadata_has_numeric_figures_and_the_check_its_p_values(
+    engine: Engine, db_url: str
+) -> None:
+    from dagster import materialize
+
+    from signalops_assets.experiments.analysis_assets import (
+        experiment_analysis,
+        experiment_srm_check,
+    )
+    from signalops_assets.resources import DatabaseResource
+
+    seeder = Seeder(engine, canary_pct=0.2)
+    seeder.add([[Row("primary", None, True)]] * 1540 + [[Row("canary", None, True)]] * 460)
+    result = materialize(
+        [experiment_analysis, experiment_srm_check],
+        resources={"database": DatabaseResource(url=db_url)},
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("experiment_analysis")[0].metadata
+    assert meta["exp-1/verdict"].value == "sample_ratio_mismatch"
+    assert meta["exp-1/look"].value == 1
+    assert isinstance(meta["exp-1/primary/failure_rate"].value, float)
+    assert meta["exp-1/srm_p_value"].value < 0.03
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and "exp-1" in (check.description or "")
+    assert check.metadata["exp-1/srm_p_value"].value < 0.03
