@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -70,6 +70,26 @@ class ExperimentConfig(BaseModel):
     # N* of the confidence sequence: labels (both arms) where it is tightest.
     sequential_tuning_labels: int = Field(2000, ge=10)
     guardrails: GuardrailConfig = Field(default_factory=GuardrailConfig)
+    # After a candidate passes its offline gate: start an experiment against it (None: don't).
+    auto_start: Literal["shadow", "split"] | None = None
+    # On a promote_canary verdict with guardrails passing: promote (True) or only report.
+    auto_promote: bool = False
+
+
+class FineTuningConfig(BaseModel):
+    """The label → training set → fine-tune → offline gate loop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "litellm"] = "local"
+    provider: Literal["openai", "azure", "vertex_ai"] = "openai"  # litellm backend only
+    base_model: str = "gpt-4.1-mini-2025-04-14"  # litellm backend only
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # Held-out share of posts (by a hash of the post), never trained on.
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    min_examples_per_label: int = Field(5, ge=1)
+    # The candidate may be at most this much below the current judge on held-out labels.
+    gate_margin: float = Field(0.02, ge=0.0, le=1.0)
 
 
 class QualityConfig(BaseModel):
@@ -96,6 +116,7 @@ class ProjectConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     experiments: ExperimentConfig = Field(default_factory=ExperimentConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    fine_tuning: FineTuningConfig = Field(default_factory=FineTuningConfig)
 
     @field_validator("llm", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from signalops_assets.cli import (
     drafts_cmd,
     experiment_cmd,
     export_cmd,
+    finetune_cmd,
     judgments_cmd,
     model_cmd,
     posts_cmd,
@@ -57,6 +58,7 @@ cli.add_command(experiment_cmd.experiment)
 cli.add_command(drafts_cmd.drafts)
 cli.add_command(preferences_cmd.preferences)
 cli.add_command(export_cmd.export)
+cli.add_command(finetune_cmd.finetune)
 
 
 def main() -> None:

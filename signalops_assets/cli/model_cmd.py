@@ -124,3 +124,25 @@ def activate(model_id: str) -> None:
 def deactivate(model_id: str) -> None:
     """Mark a model inactive (experiments refuse it until it is activated again)."""
     _set_active(model_id, False)
+
+
+@model.command()
+@click.argument("model_id")
+def show(model_id: str) -> None:
+    """One model with its lineage (training set, posts, base model) and metrics."""
+    import json
+
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.registry import require_model
+    from signalops_assets.fine_tuning.service import lineage
+
+    with session_scope(common.engine()) as session:
+        entry = require_model(session, model_id)
+        info = {
+            "model_id": entry.model_id,
+            "type": entry.model_type,
+            "provider": entry.provider,
+            "active": entry.is_active,
+            **lineage(session, entry),
+        }
+    click.echo(json.dumps(info, indent=2, sort_keys=True, default=str))

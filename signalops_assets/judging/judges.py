@@ -49,7 +49,8 @@ def parse_judgment(text: str) -> tuple[str, float, str] | str:
     if label not in LABELS:
         return f"parse failure: label {label[:40]!r} not in {'/'.join(LABELS)}"
     try:
-        confidence = float(parsed.data.get("confidence", -1))
+        # A judge fine-tuned on label-only answers may give no confidence: 0.5, "unknown".
+        confidence = float(parsed.data.get("confidence", 0.5))
     except (TypeError, ValueError):
         return "parse failure: confidence is not a number"
     if not 0.0 <= confidence <= 1.0:

@@ -67,14 +67,23 @@ def template_draft(messages: list[dict[str, Any]]) -> str:
 
 
 def _answer(model: str, messages: list[dict[str, Any]]) -> str:
-    name = model.split("/", 1)[-1]
+    name = model.removeprefix(f"{PROVIDER}/")
+    if name.startswith("trained-judge/"):
+        # A judge the offline fine-tune backend trained (fine_tuning.local_backend).
+        from signalops_assets.errors import SignalOpsError
+        from signalops_assets.fine_tuning.local_backend import judge_answer
+
+        try:
+            return judge_answer(name, messages)
+        except SignalOpsError as exc:
+            raise ValueError(str(exc)) from None
     if name in JUDGE_MODELS:
         return json.dumps(keyword_judgment(messages, JUDGE_MODELS[name]))
     if name in DRAFT_MODELS:
         return template_draft(messages)
     raise ValueError(
         f"unknown local model '{model}' "
-        "(known: keyword-judge, keyword-judge-strict, template-drafter)"
+        "(known: keyword-judge, keyword-judge-strict, template-drafter, trained-judge/NAME@VERSION)"
     )
 
 

@@ -1,0 +1,121 @@
+"""The offline gate: a candidate judge against the current one on held-out human labels.
+
+Both judges answer the training set's eval posts (never trained on) through the normal
+judging path (LiteLLM); an error counts as a disagreement. The gate passes when the
+candidate's agreement is not below the current judge's by more than `fine_tuning.gate_margin`.
+It is a screen with intervals shown, not the decision: the online A/B experiment decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.models import Post
+from signalops_assets.db.session import session_scope
+from signalops_assets.experiments import stats
+from signalops_assets.fine_tuning.training_sets import split_post_ids
+from signalops_assets.judging.prompts import PostInput
+from signalops_assets.llm.gateway import LLMGateway
+
+
+@dataclass(frozen=True)
+class GateResult:
+    candidate: str
+    current: str
+    training_set_id: int
+    n: int
+    candidate_agreement: float
+    candidate_low: float
+    candidate_high: float
+    current_agreement: float
+    current_low: float
+    current_high: float
+    diff: float
+    diff_low: float
+    diff_high: float
+    margin: float
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        return (
+            f"offline gate {verdict}: {self.candidate} {self.candidate_agreement:.1%} "
+            f"[{self.candidate_low:.1%}, {self.candidate_high:.1%}] vs {self.current} "
+            f"{self.current_agreement:.1%} [{self.current_low:.1%}, {self.current_high:.1%}] on "
+            f"{self.n} held-out labels; difference {100 * self.diff:+.1f} pts "
+            f"[{100 * self.diff_low:+.1f}, {100 * self.diff_high:+.1f}] (paired), margin "
+            f"{100 * self.margin:.1f} pts"
+        )
+
+
+async def _judge_all(
+    gateway: LLMGateway, project: ProjectConfig, model: str, posts: list[PostInput]
+) -> list[str | None]:
+    from signalops_assets.judging.factory import single_model_judge
+
+    judge = single_model_judge(gateway, project, model)
+    limit = asyncio.Semaphore(project.llm.max_concurrency)
+
+    async def one(post: PostInput) -> str | None:
+        async with limit:
+            judgment = (await judge.ajudge(post))[0]
+        return None if judgment.error else judgment.label
+
+    return list(await asyncio.gather(*(one(p) for p in posts)))
+
+
+def run_offline_gate(
+    engine: Engine,
+    gateway: LLMGateway,
+    project: ProjectConfig,
+    *,
+    candidate: str,
+    current: str,
+    training_set_id: int,
+) -> GateResult:
+    from signalops_assets.llm.gateway import run_async
+
+    with session_scope(engine) as session:
+        ids = split_post_ids(session, training_set_id, "eval")
+        rows = session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all()
+        posts = [PostInput(p.id, p.platform_id, p.author, p.author_bio, p.text) for p in rows]
+        humans = [str(p.human_label) for p in rows]
+    cand = run_async(_judge_all(gateway, project, candidate, posts))
+    curr = run_async(_judge_all(gateway, project, current, posts))
+    c_right = [a == h for a, h in zip(cand, humans, strict=True)]
+    p_right = [a == h for a, h in zip(curr, humans, strict=True)]
+    both = sum(c and p for c, p in zip(c_right, p_right, strict=True))
+    canary_only = sum(c and not p for c, p in zip(c_right, p_right, strict=True))
+    primary_only = sum(p and not c for c, p in zip(c_right, p_right, strict=True))
+    n = len(humans)
+    neither = n - both - canary_only - primary_only
+    interval = stats.paired_diff_interval(both, primary_only, canary_only, neither)
+    cand_ok, curr_ok = sum(c_right), sum(p_right)
+    cw, pw = stats.wilson_interval(cand_ok, n), stats.wilson_interval(curr_ok, n)
+    diff = (cand_ok - curr_ok) / n if n else 0.0
+    margin = project.fine_tuning.gate_margin
+    return GateResult(
+        candidate=candidate,
+        current=current,
+        training_set_id=training_set_id,
+        n=n,
+        candidate_agreement=cand_ok / n if n else 0.0,
+        candidate_low=cw.low,
+        candidate_high=cw.high,
+        current_agreement=curr_ok / n if n else 0.0,
+        current_low=pw.low,
+        current_high=pw.high,
+        diff=diff,
+        diff_low=interval.low,
+        diff_high=interval.high,
+        margin=margin,
+        passed=n > 0 and diff >= -margin,
+    )
