@@ -9,6 +9,13 @@ from signalops_assets.experiments.analysis_assets import (
     nightly_experiment_analysis,
 )
 from signalops_assets.experiments.assets import ab_results
+from signalops_assets.fine_tuning.assets import (
+    candidate_experiment,
+    candidate_offline_gate,
+    fine_tune_job,
+    fine_tuned_judge,
+    judge_training_set,
+)
 from signalops_assets.jobs import deployment_executor, judging_job
 from signalops_assets.judging.assets import judged_posts, posts
 from signalops_assets.judging.partitions import build_partitioned_judged_posts, partitioned_enabled
@@ -35,9 +42,12 @@ defs = Definitions(
         preference_pairs,
         dpo_jsonl,
         argilla_dataset,
+        judge_training_set,
+        fine_tuned_judge,
+        candidate_experiment,
     ],
-    asset_checks=[experiment_srm_check, dpo_jsonl_valid],
-    jobs=[judging_job, experiment_analysis_job, dpo_export_job],
+    asset_checks=[experiment_srm_check, dpo_jsonl_valid, candidate_offline_gate],
+    jobs=[judging_job, experiment_analysis_job, dpo_export_job, fine_tune_job],
     sensors=[draft_edits_sensor],
     schedules=[nightly_experiment_analysis],
     resources=default_resources(),

@@ -49,11 +49,35 @@ def create_local_judge(
     root: Path | None = None,
 ) -> FineTuneOutcome:
     """Training set → local training → registry entry with lineage and training posts."""
+    cfg = project or load_project(project_id)
+    summary = build_judge_training_set(engine, project_id, root=root, project=cfg)
+    return train_from_set(engine, summary, name=name)
+
+
+def latest_training_set(engine: Engine, project_id: str) -> TrainingSetSummary | None:
+    from signalops_assets.db.models import TrainingSet
+
+    with session_scope(engine) as session:
+        row = session.scalar(
+            select(TrainingSet)
+            .where(TrainingSet.project_id == project_id, TrainingSet.kind == "judge")
+            .order_by(TrainingSet.id.desc())
+            .limit(1)
+        )
+        if row is None:
+            return None
+        paths = {split: Path(info["path"]) for split, info in dict(row.files).items()}
+        return TrainingSetSummary(row.id, project_id, paths, dict(row.counts))
+
+
+def train_from_set(
+    engine: Engine, summary: TrainingSetSummary, *, name: str | None = None
+) -> FineTuneOutcome:
+    """Train the local judge from a recorded training set and register it."""
     from signalops_assets.experiments.registry import register_model, set_training_posts
     from signalops_assets.fine_tuning.local_backend import BASE_MODEL, train_local_judge
 
-    cfg = project or load_project(project_id)
-    summary = build_judge_training_set(engine, project_id, root=root, project=cfg)
+    project_id = summary.project_id
     version = f"ts{summary.training_set_id}-{_now():%Y%m%d%H%M%S}"
     name = name or f"{project_id}-judge"
     with session_scope(engine) as session:
@@ -108,6 +132,17 @@ def create_local_judge(
 
 
 _CARD_METRICS = ("eval_examples", "eval_agreement", "eval_agreement_low", "eval_agreement_high")
+
+
+def latest_candidate(engine: Engine, project_id: str) -> str | None:
+    """The model of the project's most recent successful fine-tune job."""
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(FineTuneJob.model_id)
+            .where(FineTuneJob.project_id == project_id, FineTuneJob.status == "succeeded")
+            .order_by(FineTuneJob.id.desc())
+            .limit(1)
+        )
 
 
 def gate_candidate(
