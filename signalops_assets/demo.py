@@ -32,20 +32,29 @@ def main() -> int:
     print(f"database: {redact_url(url)} (revision {current_revision(engine)})")
     for project_id in configured_project_ids():
         cfg = load_project(project_id)
+        first_run = False
         with session_scope(engine) as session:
             ensure_project(session, cfg)
             if project_id == "spectra":
                 report = import_posts(session, project_id, SAMPLE / "posts.jsonl")
                 print(f"posts: {report.inserted} new, {report.duplicates} already loaded")
                 _import_labels(session)
-                _ensure_demo_experiment(session)
+                first_run = not _has_experiment(session)
+        if first_run:  # after the commit: training reads the labels just imported
+            _train_gate_and_experiment(engine)
+        with session_scope(engine) as session:
             print(
                 f"project {project_id}: {count_posts(session, project_id)} posts, "
                 f"judge {cfg.llm.judge_model}"
             )
 
-    # Every materializable asset; `posts` is external (loaded above, not computed).
-    job_assets = [a for a in defs.assets or [] if isinstance(a, AssetsDefinition)]
+    # Every materializable asset but the fine-tune loop's (run once above, on the first run):
+    # `posts` is external (loaded above, not computed).
+    job_assets = [
+        a
+        for a in defs.assets or []
+        if isinstance(a, AssetsDefinition) and "fine_tuning" not in a.group_names_by_key.values()
+    ]
     result = materialize(
         job_assets,
         instance=DagsterInstance.get(),
@@ -95,34 +104,65 @@ def _print_materializations(events: Sequence[Any]) -> None:
         )
 
 
-def _ensure_demo_experiment(session: object) -> None:
-    """An offline A/B experiment on the first run, so ab_results and experiment_analysis have
-    something real to show: the keyword judge against its stricter variant, in shadow mode
-    (both judge every post; the primary's label is the one acted on)."""
+def _has_experiment(session: object) -> bool:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from signalops_assets.db.models import ABExperiment
-    from signalops_assets.experiments.service import create_experiment
 
     assert isinstance(session, Session)
-    if session.scalar(
-        select(ABExperiment.experiment_id).where(ABExperiment.project_id == "spectra")
-    ):
-        return
-    experiment = create_experiment(
-        session,
-        "spectra",
-        "local/keyword-judge",
-        "local/keyword-judge-strict",
-        0.5,
-        mode="shadow",
-        hypothesis="the strict keyword judge flags fewer irrelevant posts as relevant",
+    return bool(
+        session.scalar(
+            select(ABExperiment.experiment_id).where(ABExperiment.project_id == "spectra")
+        )
     )
+
+
+def _train_gate_and_experiment(engine: object) -> None:
+    """The loop, offline, on the first run: a judge trained from the sample's human labels,
+    registered with its lineage, gated on the held-out labels, then a shadow experiment
+    keyword judge vs trained judge (both judge every post; the primary's label is acted on).
+    If the gate fails, the experiment is the keyword judge against its strict variant."""
+    from sqlalchemy import Engine
+
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.service import create_experiment
+    from signalops_assets.fine_tuning.service import (
+        create_local_judge,
+        gate_candidate,
+        start_candidate_experiment,
+    )
+    from signalops_assets.llm.gateway import LLMGateway
+
+    assert isinstance(engine, Engine)
+    outcome = create_local_judge(engine, "spectra")
+    counts = outcome.training_set.counts
     print(
-        f"experiment {experiment.experiment_id}: local/keyword-judge vs "
-        "local/keyword-judge-strict (shadow mode; after the run: "
-        f"signalops experiment results {experiment.experiment_id})"
+        f"trained judge {outcome.model_id} from training set "
+        f"{outcome.training_set.training_set_id} (train {sum(counts['train'].values())}, "
+        f"held out {sum(counts['eval'].values())})"
+    )
+    assert outcome.model_id is not None
+    gate = gate_candidate(engine, LLMGateway(), "spectra", outcome.model_id)
+    print(gate.describe())
+    if gate.passed:
+        experiment_id = start_candidate_experiment(engine, "spectra", outcome.model_id, "shadow")
+        canary = outcome.model_id
+    else:
+        with session_scope(engine) as session:
+            experiment_id = create_experiment(
+                session,
+                "spectra",
+                "local/keyword-judge",
+                "local/keyword-judge-strict",
+                0.5,
+                mode="shadow",
+                hypothesis="the strict keyword judge flags fewer irrelevant posts as relevant",
+            ).experiment_id
+        canary = "local/keyword-judge-strict"
+    print(
+        f"experiment {experiment_id}: local/keyword-judge vs {canary} (shadow mode; after the "
+        f"run: signalops experiment results {experiment_id})"
     )
 
 

@@ -48,9 +48,13 @@ def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
         "DAGSTER_HOME": str(home),
         "SIGNALOPS_EXPORT_DIR": str(tmp_path / "exports"),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "SIGNALOPS_MODELS_DIR": str(tmp_path / "models"),
     }
     first = run_demo(env)
     assert figure(first, r"posts: (\d+) new") >= 300
+    # The loop, offline: a judge trained from the sample's labels, gated, in an experiment.
+    assert re.search(r"trained judge local/trained-judge/spectra-judge@ts\d+", first), first
+    assert "offline gate" in first and "held-out labels" in first
     assert figure(first, r"judged_posts: posts_judged=(\d+)") >= 300
     assert figure(first, r"ab_results: experiments=(\d+)") == 1
     assert figure(first, r"experiment_analysis: experiments_analyzed=(\d+)") == 1
@@ -62,6 +66,7 @@ def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
     assert all(r.ok for r in reports) and sum(r.lines for r in reports) == pairs
 
     second = run_demo(env)
+    assert "trained judge" not in second  # one candidate, one experiment
     assert figure(second, r"posts: (\d+) new") == 0
     assert figure(second, r"judged_posts: posts_judged=(\d+)") == 0
     assert "sample reviews: applied none" in second

@@ -43,13 +43,11 @@ def ab_results(
                 cost += arm.cost_usd
             counts = ", ".join(f"{a.arm}={a.judgments}" for a in arms.values()) or "none"
             context.log.info(f"{experiment_id} ({experiment.status}): {counts}")
-    metadata.update(
-        {
-            "experiments": MetadataValue.int(len(experiment_ids)),
-            "judgments": MetadataValue.int(totals["judgments"]),
-            "errors": MetadataValue.int(totals["errors"]),
-            "total_cost_usd": MetadataValue.float(cost),
-            "database": database.display_url(),
-        }
-    )
-    return MaterializeResult(metadata=metadata)
+    headline = {
+        "experiments": MetadataValue.int(len(experiment_ids)),
+        "judgments": MetadataValue.int(totals["judgments"]),
+        "errors": MetadataValue.int(totals["errors"]),
+        "total_cost_usd": MetadataValue.float(cost),
+        "database": database.display_url(),
+    }
+    return MaterializeResult(metadata={**headline, **metadata})
