@@ -22,26 +22,8 @@ def label(judgment_id: int, label: str) -> None:
 
     with session_scope(common.engine()) as session:
         judgment = label_judgment(session, judgment_id, label)
-        trace_id, judge_label = judgment.trace_id, judgment.label
+        judge_label = judgment.label
     click.echo(f"judgment {judgment_id}: human label {label} (judge said {judge_label})")
-    _push_score(trace_id, label, judge_label)
-
-
-def _push_score(trace_id: str | None, human: str, judge_label: str) -> None:
-    """Human labels become Langfuse scores on the judge's trace when tracing is on."""
-    if not trace_id:
-        return
-    from signalops_assets.llm.tracing import get_tracer
-
-    tracer = get_tracer()
-    if tracer.enabled:
-        tracer.score(
-            trace_id=trace_id,
-            name="human_agreement",
-            value=1.0 if human == judge_label else 0.0,
-            comment=f"human: {human}",
-        )
-        tracer.flush()
 
 
 @judgments.command("import-labels")

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol, TypeVar, cast
@@ -154,7 +155,16 @@ class Tracer(Protocol):
     ) -> AbstractContextManager[GenerationHandle]: ...
 
     def score(
-        self, *, trace_id: str, name: str, value: float | str, comment: str | None = None
+        self,
+        *,
+        trace_id: str,
+        name: str,
+        value: float | str,
+        comment: str | None = None,
+        score_id: str | None = None,
+        data_type: str | None = None,
+        observation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None: ...
 
     def current_trace_id(self) -> str | None: ...
@@ -303,12 +313,27 @@ class LangfuseTracer:
         return cast(AbstractContextManager[None], attributes)
 
     def score(
-        self, *, trace_id: str, name: str, value: float | str, comment: str | None = None
+        self,
+        *,
+        trace_id: str,
+        name: str,
+        value: float | str,
+        comment: str | None = None,
+        score_id: str | None = None,
+        data_type: str | None = None,
+        observation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         client: Any = self._client  # one call for both overloads (str: categorical)
-        data_type = "CATEGORICAL" if isinstance(value, str) else "NUMERIC"
         client.create_score(
-            trace_id=trace_id, name=name, value=value, data_type=data_type, comment=scrub(comment)
+            trace_id=trace_id,
+            observation_id=observation_id,
+            score_id=score_id,
+            name=name,
+            value=scrub(value),
+            data_type=data_type or ("CATEGORICAL" if isinstance(value, str) else "NUMERIC"),
+            comment=scrub(comment),
+            metadata=scrub(dict(metadata)) if metadata else None,
         )
 
     def current_trace_id(self) -> str | None:
@@ -333,6 +358,13 @@ class LangfuseTracer:
                 del LangfuseResourceManager._instances[self._public_key]
 
 
+def score_id_for(trace_id: str, name: str) -> str:
+    """The one id of score `name` on a trace: sending it again (a relabel) updates the score
+    in Langfuse instead of adding a second one."""
+    return str(uuid.uuid5(_SCORE_NAMESPACE, f"{trace_id}:{name}"))
+
+
+_SCORE_NAMESPACE = uuid.UUID("6f1c2b9e-5d4a-4c1e-9a57-3b2f0e8d7c61")
 _lock = threading.Lock()
 _tracer: NoopTracer | LangfuseTracer | None = None
 
