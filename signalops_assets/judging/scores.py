@@ -17,7 +17,6 @@ Tracing off: nothing is queried, queued or sent.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -25,17 +24,15 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Judgment as JudgmentRow
+from signalops_assets.llm.score_queue import queue_score
 from signalops_assets.llm.tracing import Tracer, get_tracer, score_id_for
 
 if TYPE_CHECKING:  # judges imports the gateway; label paths need neither
     from signalops_assets.judging.judges import Judgment
 
-log = logging.getLogger(__name__)
-
 JUDGE_LABEL = "judge_label"
 HUMAN_LABEL = "human_label"
 _PENDING = "signalops.human_label_posts"
-_READY = "signalops.human_label_scores"
 _CHUNK = 500
 
 
@@ -82,9 +79,12 @@ def score_human_labels_on_commit(session: Session, post_ids: Iterable[int]) -> N
     if pending is None:
         pending = session.info[_PENDING] = set()
         event.listen(session, "before_commit", _read_scores)
-        event.listen(session, "after_commit", _send_scores)
-        event.listen(session, "after_soft_rollback", _drop_scores)
+        event.listen(session, "after_soft_rollback", _drop_pending)
     pending.update(post_ids)
+
+
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    session.info[_PENDING] = set()
 
 
 def _read_scores(session: Session) -> None:
@@ -93,7 +93,6 @@ def _read_scores(session: Session) -> None:
     if not post_ids:
         return
     session.flush()
-    ready: list[dict[str, Any]] = session.info.setdefault(_READY, [])
     for start in range(0, len(post_ids), _CHUNK):
         rows = session.execute(
             select(JudgmentRow)
@@ -104,7 +103,8 @@ def _read_scores(session: Session) -> None:
             )
             .order_by(JudgmentRow.id)
         ).scalars()
-        ready.extend(_human_score(row) for row in rows)
+        for row in rows:
+            queue_score(session, **_human_score(row))
 
 
 def _human_score(row: JudgmentRow) -> dict[str, Any]:
@@ -125,21 +125,3 @@ def _human_score(row: JudgmentRow) -> dict[str, Any]:
             judgment_id=row.id,
         ),
     }
-
-
-def _send_scores(session: Session) -> None:
-    scores = session.info.pop(_READY, None)
-    if not scores:
-        return
-    tracer = get_tracer()
-    try:
-        for score in scores:
-            tracer.score(**score)
-        tracer.flush()  # label paths are often short CLI processes
-    except Exception as exc:  # the label is stored; a lost score must not turn into an error
-        log.warning("Langfuse human_label scores not sent (%s)", type(exc).__name__)
-
-
-def _drop_scores(session: Session, previous_transaction: Any) -> None:
-    session.info.pop(_READY, None)
-    session.info[_PENDING] = set()  # the listeners stay: a later label in this session queues

@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar, cast
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,16 @@ def mask_post_content(*, data: Any, **_: Any) -> Any:
 
 
 class SpanHandle:
-    """What `Tracer.span` yields. Without an observation (tracing off) updates do nothing."""
+    """What `Tracer.span` yields. Without an observation (tracing off) updates do nothing.
+    `generation_id` is the id of the last generation opened inside the span (the LLM call
+    a later correction or review score belongs to)."""
 
-    __slots__ = ("_observation", "trace_id")
+    __slots__ = ("_observation", "generation_id", "trace_id")
 
     def __init__(self, observation: Any = None) -> None:
         self._observation = observation
         self.trace_id: str | None = None if observation is None else observation.trace_id
+        self.generation_id: str | None = None
 
     def update(self, *, output: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
         if self._observation is not None:
@@ -188,6 +192,8 @@ class _Given(AbstractContextManager[T]):
 
 
 _NOOP_SPAN, _NOOP_GENERATION = _Given(SpanHandle()), _Given(GenerationHandle())
+# The innermost open span of this task (asyncio tasks copy it, so concurrent spans stay apart).
+_open_span: ContextVar[SpanHandle | None] = ContextVar("signalops_open_span", default=None)
 
 
 class NoopTracer:
@@ -266,11 +272,15 @@ class LangfuseTracer:
                 name=name, as_type="span", input=scrub(input), metadata=scrub(metadata)
             ) as observation,
         ):
+            handle = SpanHandle(observation)
+            token = _open_span.set(handle)
             try:
-                yield SpanHandle(observation)
+                yield handle
             except Exception as exc:
                 _record_error(observation, exc)
                 raise
+            finally:
+                _open_span.reset(token)
 
     @contextmanager
     def generation(
@@ -288,6 +298,9 @@ class LangfuseTracer:
             input=scrub(list(messages)),
             model_parameters=scrub(model_parameters) if model_parameters else None,
         ) as observation:
+            parent = _open_span.get()
+            if parent is not None:
+                parent.generation_id = observation.id
             try:
                 yield GenerationHandle(observation, self._mask_content)
             except Exception as exc:
@@ -325,13 +338,16 @@ class LangfuseTracer:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         client: Any = self._client  # one call for both overloads (str: categorical)
+        data_type = data_type or ("CATEGORICAL" if isinstance(value, str) else "NUMERIC")
+        if self._mask_content and data_type in ("CORRECTION", "TEXT"):  # reviewers' reply text
+            value = MASKED
         client.create_score(
             trace_id=trace_id,
             observation_id=observation_id,
             score_id=score_id,
             name=name,
             value=scrub(value),
-            data_type=data_type or ("CATEGORICAL" if isinstance(value, str) else "NUMERIC"),
+            data_type=data_type,
             comment=scrub(comment),
             metadata=scrub(dict(metadata)) if metadata else None,
         )
