@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 log = logging.getLogger(__name__)
@@ -320,7 +321,7 @@ class LangfuseTracer:
             meta["dagster_run_id"] = run_id
         attributes = self._propagate(
             tags=[scrub(str(tag)) for tag in tags] or None,
-            session_id=session_id,
+            session_id=session_id or session_id_for(run_id, meta.get("project")),
             metadata=meta or None,
         )
         return cast(AbstractContextManager[None], attributes)
@@ -372,6 +373,15 @@ class LangfuseTracer:
         with LangfuseResourceManager._lock:
             if LangfuseResourceManager._instances.get(self._public_key) is resources:
                 del LangfuseResourceManager._instances[self._public_key]
+
+
+def session_id_for(run_id: str | None, project_id: str | None = None) -> str | None:
+    """A Langfuse session is one unit of work: the Dagster run, else the project's UTC day."""
+    if run_id:
+        return run_id
+    if project_id:
+        return f"{project_id}-{datetime.now(UTC).date().isoformat()}"
+    return None
 
 
 def score_id_for(trace_id: str, name: str) -> str:
@@ -438,7 +448,8 @@ def trace_context(
     metadata: Mapping[str, str] | None = None,
 ) -> AbstractContextManager[None]:
     """Tags, session id and metadata (Dagster run id as `dagster_run_id`) on every span opened
-    inside, which Langfuse applies to their trace."""
+    inside, which Langfuse applies to their trace. The session defaults to the run (or, with no
+    run, to `metadata["project"]` and the UTC day: see `session_id_for`)."""
     return _current().trace_context(
         run_id=run_id, tags=tags, session_id=session_id, metadata=metadata
     )
