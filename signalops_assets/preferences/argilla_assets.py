@@ -40,6 +40,7 @@ def argilla_dataset(
                     synced.applied.get("keep", 0),
                     synced.stale,
                     synced.tied,
+                    "no dataset yet" if synced.dataset_missing else "read",
                 ]
             )
     except ArgillaError as exc:
@@ -55,6 +56,7 @@ def argilla_dataset(
         "kept",
         "stale",
         "tied",
+        "sync",
     ]
     return MaterializeResult(
         metadata={

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import session_scope
 from signalops_assets.preferences.argilla_review import (
+    ArgillaDatasetMissing,
     ArgillaSettings,
     PairForReview,
     PushSummary,
@@ -80,6 +81,7 @@ class SyncSummary:
     unchanged: int = 0
     stale: int = 0
     tied: int = 0
+    dataset_missing: bool = False  # nothing pushed yet: the sync read nothing, changed nothing
 
 
 def _majority(verdicts: list[ReviewVerdict]) -> str | None:
@@ -138,10 +140,13 @@ def _apply(pair: PreferencePair, decision: str) -> bool:
 def sync_project(
     engine: Engine, project_id: str, settings: ArgillaSettings, dataset: str | None = None
 ) -> SyncSummary:
-    verdicts = fetch_verdicts(
-        api_url=settings.api_url,
-        api_key=settings.api_key,
-        workspace=settings.workspace,
-        dataset=dataset or default_dataset_name(project_id),
-    )
+    try:
+        verdicts = fetch_verdicts(
+            api_url=settings.api_url,
+            api_key=settings.api_key,
+            workspace=settings.workspace,
+            dataset=dataset or default_dataset_name(project_id),
+        )
+    except ArgillaDatasetMissing:
+        return SyncSummary(dataset_missing=True)
     return apply_verdicts(engine, project_id, verdicts)
