@@ -52,6 +52,19 @@ def label_judgment(session: Session, judgment_id: int, label: str) -> Judgment:
     return judgment
 
 
+def label_post(session: Session, post_id: int, label: str) -> bool:
+    """Set a post's human label (Argilla and other per-post paths); False when it already had
+    that label (nothing changed, nothing re-sent)."""
+    clean = _check_label(label)
+    post = session.get(Post, post_id)
+    if post is None:
+        raise NotFoundError(f"unknown post id {post_id}")
+    if post.human_label == clean:
+        return False
+    _apply_to_post(session, post, clean)
+    return True
+
+
 def _rows(path: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
     text = path.read_text(encoding="utf-8")
     out: list[tuple[int, dict[str, Any] | None, str | None]] = []

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
+from signalops_assets.errors import SignalOpsError
 from signalops_assets.preferences import argilla_client as adapter
 from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
 
@@ -60,6 +61,7 @@ __all__ = [
     "PairForReview",
     "PushSummary",
     "ReviewVerdict",
+    "argilla_settings",
     "argilla_settings_from_env",
     "build_record",
     "chosen_side_for",
@@ -177,23 +179,43 @@ class ArgillaSettings:
     __str__ = __repr__
 
 
-def argilla_settings_from_env(environ: Mapping[str, str] = os.environ) -> ArgillaSettings | None:
-    """``ARGILLA_API_URL`` + ``ARGILLA_API_KEY`` (+ optional ``ARGILLA_WORKSPACE``), or None.
+def argilla_settings(
+    *,
+    url: str | None = None,
+    workspace: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    required: bool = False,
+) -> ArgillaSettings | None:
+    """The one reader of the Argilla settings, for the asset and the CLI alike.
 
-    None when neither is set (review is simply not configured). When only one of the two is
-    set this is a misconfiguration: it is logged as a warning (naming the variable, not its
-    value) and None is returned, so a code location still loads.
+    ``ARGILLA_API_URL`` (or ``url``) + ``ARGILLA_API_KEY`` (+ ``ARGILLA_WORKSPACE`` or
+    ``workspace``). The key only ever comes from the environment, so it never lands in shell
+    history or Dagster config. Not configured: None, or with ``required`` a one-line
+    SignalOpsError naming what is missing. Only one of the two set is a misconfiguration:
+    without ``required`` it is logged as a warning (naming the variable, never its value) and
+    None is returned, so a code location still loads.
     """
-    url = (environ.get(ENV_API_URL) or "").strip()
+    api_url = (url or environ.get(ENV_API_URL) or "").strip().rstrip("/")
     key = (environ.get(ENV_API_KEY) or "").strip()
-    if not url and not key:
+    if not api_url or not key:
+        if required:
+            missing = (
+                f"set {ENV_API_URL} or pass --argilla-url" if not api_url else f"set {ENV_API_KEY}"
+            )
+            raise SignalOpsError(f"Argilla not configured: {missing}")
+        if api_url or key:
+            missing = ENV_API_URL if not api_url else ENV_API_KEY
+            logger.warning(
+                "Argilla review disabled: %s is set but %s is not", _other(missing), missing
+            )
         return None
-    if not url or not key:
-        missing = ENV_API_URL if not url else ENV_API_KEY
-        logger.warning("Argilla review disabled: %s is set but %s is not", _other(missing), missing)
-        return None
-    workspace = (environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
-    return ArgillaSettings(api_url=url.rstrip("/"), api_key=key, workspace=workspace)
+    ws = (workspace or environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
+    return ArgillaSettings(api_url=api_url, api_key=key, workspace=ws)
+
+
+def argilla_settings_from_env(environ: Mapping[str, str] = os.environ) -> ArgillaSettings | None:
+    """`argilla_settings` from the environment alone; None when not (fully) configured."""
+    return argilla_settings(environ=environ)
 
 
 def _other(name: str) -> str:
@@ -295,12 +317,14 @@ def _check_schema(dataset: Any, name: str, url: str) -> None:
         )
 
 
-def _build_settings(rg: Any, client: Any) -> Any:
+def _build_settings(rg: Any, client: Any, min_submitted: int = 1) -> Any:
     # Every property gets the client explicitly: without it the SDK falls back to a global
     # default client (``Argilla._get_default()``), which may point elsewhere.
     return rg.Settings(
         guidelines=GUIDELINES,
         allow_extra_metadata=False,
+        # A record is complete after this many reviewers; the sync takes their majority.
+        distribution=rg.TaskDistribution(min_submitted=min_submitted),
         fields=[
             rg.ChatField(name=FIELD_PROMPT, title="Prompt", use_markdown=False, _client=client),
             rg.TextField(name=FIELD_POST, title="Original post", required=False, client=client),
@@ -351,7 +375,7 @@ def _build_settings(rg: Any, client: Any) -> Any:
 
 
 def _get_or_create_dataset(
-    rg: Any, client: Any, *, workspace: str, dataset: str, url: str
+    rg: Any, client: Any, *, workspace: str, dataset: str, url: str, min_submitted: int = 1
 ) -> tuple[Any, bool]:
     ws = adapter.require_workspace(client, workspace, url)
     existing = adapter.find_dataset(client, dataset, ws)
@@ -359,7 +383,10 @@ def _get_or_create_dataset(
         _check_schema(existing, dataset, url)
         return existing, False
     created = rg.Dataset(
-        name=dataset, workspace=ws, settings=_build_settings(rg, client), client=client
+        name=dataset,
+        workspace=ws,
+        settings=_build_settings(rg, client, min_submitted),
+        client=client,
     )
     try:
         created.create()
@@ -389,6 +416,7 @@ def push_pairs(
     batch_size: int = DEFAULT_BATCH_SIZE,
     timeout: float = DEFAULT_TIMEOUT_S,
     retries: int = DEFAULT_RETRIES,
+    min_submitted: int = 1,
 ) -> PushSummary:
     """Get or create the review dataset and upsert one record per distinct pair, in batches.
 
@@ -414,7 +442,7 @@ def push_pairs(
         api_url=api_url, api_key=api_key, timeout=timeout, retries=retries, action="push pairs"
     ) as (rg, client):
         ds, created = _get_or_create_dataset(
-            rg, client, workspace=workspace, dataset=name, url=api_url
+            rg, client, workspace=workspace, dataset=name, url=api_url, min_submitted=min_submitted
         )
         if records:
             ds.records.log(
