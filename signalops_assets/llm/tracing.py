@@ -172,6 +172,10 @@ class Tracer(Protocol):
         metadata: Mapping[str, Any] | None = None,
     ) -> None: ...
 
+    def upsert_dataset(
+        self, name: str, description: str, items: Sequence[Mapping[str, Any]]
+    ) -> int: ...
+
     def current_trace_id(self) -> str | None: ...
 
     def flush(self) -> None: ...
@@ -210,6 +214,9 @@ class NoopTracer:
 
     def score(self, **_: Any) -> None:
         return None
+
+    def upsert_dataset(self, name: str, description: str, items: Sequence[Any]) -> int:
+        return 0
 
     def current_trace_id(self) -> str | None:
         return None
@@ -352,6 +359,22 @@ class LangfuseTracer:
             comment=scrub(comment),
             metadata=scrub(dict(metadata)) if metadata else None,
         )
+
+    def upsert_dataset(
+        self, name: str, description: str, items: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Create (or update) dataset `name` and upsert each item by its `id`; returns how many
+        were sent. Item inputs are post text: masked whole when content is masked."""
+        self._client.create_dataset(name=name, description=description)
+        for item in items:
+            self._client.create_dataset_item(
+                dataset_name=name,
+                id=str(item["id"]),
+                input=MASKED if self._mask_content else scrub(item.get("input")),
+                expected_output=scrub(item.get("expected_output")),
+                metadata=scrub(item.get("metadata")),
+            )
+        return len(items)
 
     def current_trace_id(self) -> str | None:
         return self._client.get_current_trace_id()

@@ -8,6 +8,9 @@ Standard library HTTP server on 127.0.0.1 (random port). It accepts what the Lan
 * ``POST /api/public/scores`` (the SDK's score batches: a JSON list), same Basic auth; each
   score is stored by its ``id`` the way Langfuse does it: a score sent again with the same id
   replaces the earlier one (``.scores()``), while ``.sent_scores()`` keeps every one sent;
+* the SDK's dataset endpoints, same auth: ``POST /api/public/v2/datasets`` (upsert by name),
+  ``GET /api/public/v2/datasets/{name}``, ``POST /api/public/dataset-items`` (upsert by id:
+  an item sent again replaces the earlier one); ``.datasets()`` and ``.dataset_items(name)``;
 * any other method and path: ``200 {}``.
 
 Every request is recorded (``.requests``) so a test can also assert that *nothing* was sent.
@@ -44,6 +47,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
+DATASETS_PATH = "/api/public/v2/datasets"
+DATASET_ITEMS_PATH = "/api/public/dataset-items"
+_NOW = "2026-12-01T00:00:00.000Z"
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,8 @@ class OTLPReceiver:
         self._spans: list[dict[str, Any]] = []
         self._sent_scores: list[dict[str, Any]] = []
         self._scores: dict[str, dict[str, Any]] = {}
+        self._datasets: dict[str, dict[str, Any]] = {}
+        self._items: dict[str, dict[str, Any]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -189,6 +197,51 @@ class OTLPReceiver:
         with self._lock:
             return [s for s in self._scores.values() if name is None or s["name"] == name]
 
+    def datasets(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return dict(self._datasets)
+
+    def dataset_items(self, dataset: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [i for i in self._items.values() if i["datasetName"] == dataset]
+
+    def _dataset_call(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        with self._lock:
+            if method == "POST" and path == DATASETS_PATH:
+                old = self._datasets.get(body["name"], {})
+                dataset = {
+                    "id": old.get("id", f"ds-{len(self._datasets) + 1}"),
+                    "projectId": "fake-project",
+                    "createdAt": _NOW,
+                    "updatedAt": _NOW,
+                    **{k: v for k, v in body.items() if v is not None},
+                    "metadata": body.get("metadata"),
+                }
+                self._datasets[body["name"]] = dataset
+                return 200, dataset
+            if method == "GET" and path.startswith(DATASETS_PATH + "/"):
+                from urllib.parse import unquote
+
+                found = self._datasets.get(unquote(path[len(DATASETS_PATH) + 1 :]))
+                return (200, found) if found else (404, {"message": "dataset not found"})
+            if method == "POST" and path == DATASET_ITEMS_PATH:
+                dataset = self._datasets.get(body.get("datasetName", ""))
+                if dataset is None or not body.get("id"):
+                    return 404, {"message": "dataset not found"}
+                item = {
+                    "status": "ACTIVE",
+                    "createdAt": _NOW,
+                    "updatedAt": _NOW,
+                    "metadata": None,
+                    "input": None,
+                    "mediaReferences": [],
+                    **{k: v for k, v in body.items() if v is not None},
+                    "datasetId": dataset["id"],
+                }
+                self._items[str(body["id"])] = item
+                return 200, item
+        return 404, {"message": "not found"}
+
     def names(self) -> list[str]:
         return [s["name"] for s in self.spans()]
 
@@ -198,6 +251,8 @@ class OTLPReceiver:
             self._spans.clear()
             self._sent_scores.clear()
             self._scores.clear()
+            self._datasets.clear()
+            self._items.clear()
 
     # -- called by the handler ---------------------------------------------------------------
 
@@ -269,6 +324,12 @@ def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
                     return
                 receiver._record_scores(request, scores)
                 self._reply(200, b"{}", "application/json")
+            elif path.startswith((DATASETS_PATH, DATASET_ITEMS_PATH)) and authorized:
+                receiver._record(request, [])
+                status, answer = receiver._dataset_call(
+                    self.command, path, json.loads(body) if body else None
+                )
+                self._reply(status, json.dumps(answer).encode(), "application/json")
             elif path not in (TRACES_PATH, SCORES_PATH) or self.command != "POST":
                 receiver._record(request, [])
                 self._reply(200, b"{}", "application/json")
