@@ -26,7 +26,7 @@ from signalops_assets.judging.labels import label_post
 from signalops_assets.judging.prompts import LABELS
 from signalops_assets.preferences import argilla_client as adapter
 from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
-from signalops_assets.preferences.argilla_review import ArgillaSettings
+from signalops_assets.preferences.argilla_settings import ArgillaSettings
 
 FIELD_POST: Final = "post"
 QUESTION_LABEL: Final = "label"

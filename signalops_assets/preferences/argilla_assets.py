@@ -3,7 +3,8 @@
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.config import configured_project_ids
-from signalops_assets.preferences.argilla_review import ArgillaError, argilla_settings_from_env
+from signalops_assets.preferences.argilla_client import ArgillaError
+from signalops_assets.preferences.argilla_settings import argilla_settings_from_env
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource
 

@@ -41,14 +41,36 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from signalops_assets.errors import SignalOpsError
 from signalops_assets.preferences import argilla_client as adapter
 from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
+from signalops_assets.preferences.argilla_schema import (
+    FIELD_A,
+    FIELD_B,
+    FIELD_POST,
+    FIELD_PROMPT,
+    META_CHOSEN_SIDE,
+    META_EDIT_RATIO,
+    META_LENGTH_DELTA,
+    META_PAIR_ID,
+    META_PROJECT,
+    META_SOURCE,
+    QUESTION_RANKING,
+    QUESTION_VERDICT,
+    SIDES,
+    SOURCES,
+    build_settings,
+    check_schema,
+)
+from signalops_assets.preferences.argilla_settings import (
+    DEFAULT_WORKSPACE,
+    ArgillaSettings,
+    argilla_settings,
+    argilla_settings_from_env,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -78,55 +100,11 @@ Verdict = Literal["keep", "swap", "discard"]
 Side = Literal["a", "b"]
 
 VERDICTS: Final[tuple[str, ...]] = ("keep", "swap", "discard")
-SOURCES: Final[tuple[str, ...]] = ("edit", "reject", "manual")
-SIDES: Final[tuple[str, ...]] = ("a", "b")
-DEFAULT_WORKSPACE: Final = "argilla"
 DEFAULT_BATCH_SIZE: Final = 200
 MAX_BATCH_SIZE: Final = 500  # the server's (and SDK's) limit for one bulk upsert
 MAX_SEARCH_PAGE: Final = 1000  # the server's limit for one page of a records search
 DEFAULT_TIMEOUT_S: Final = 30.0
 DEFAULT_RETRIES: Final = 2  # httpx transport retries: connection failures only, 0s/0.5s backoff
-
-ENV_API_URL: Final = "ARGILLA_API_URL"
-ENV_API_KEY: Final = "ARGILLA_API_KEY"
-ENV_WORKSPACE: Final = "ARGILLA_WORKSPACE"
-
-FIELD_PROMPT: Final = "prompt"
-FIELD_POST: Final = "post"
-FIELD_A: Final = "response_a"
-FIELD_B: Final = "response_b"
-QUESTION_RANKING: Final = "ranking"
-QUESTION_VERDICT: Final = "verdict"
-META_PAIR_ID: Final = "pair_id"
-META_PROJECT: Final = "project"
-META_SOURCE: Final = "source"
-META_EDIT_RATIO: Final = "edit_ratio"
-META_LENGTH_DELTA: Final = "length_delta"
-META_CHOSEN_SIDE: Final = "chosen_side"
-
-_FIELDS: Final = (FIELD_PROMPT, FIELD_POST, FIELD_A, FIELD_B)
-_QUESTIONS: Final = (QUESTION_RANKING, QUESTION_VERDICT)
-_METADATA: Final = (
-    META_PAIR_ID,
-    META_PROJECT,
-    META_SOURCE,
-    META_EDIT_RATIO,
-    META_LENGTH_DELTA,
-    META_CHOSEN_SIDE,
-)
-
-GUIDELINES: Final = """\
-Each record is one preference pair: a reply drafted by an LLM and the version a reviewer
-produced from it (an edit, or a rewrite after rejecting the draft). The two appear as
-Response A and Response B in an order that varies from record to record on purpose.
-
-1. Read the prompt (and the original post, when shown).
-2. Ranking: put the better reply first. Leave it empty only if you cannot tell.
-3. Verdict: "discard" when the pair should not be used for training (both replies are bad,
-   they are equally good, or the post is off-topic or unsafe). Otherwise choose "keep":
-   your ranking decides which reply is preferred. "swap" is for reviewers who know the
-   stored order and want to flip it without ranking.
-"""
 
 
 @dataclass(frozen=True)
@@ -160,66 +138,6 @@ class PushSummary:
     workspace: str
     pushed: int  # distinct records sent (created or updated)
     created_dataset: bool
-
-
-@dataclass(frozen=True)
-class ArgillaSettings:
-    """Where the review server is. ``repr``/``str`` never show the key."""
-
-    api_url: str
-    api_key: str
-    workspace: str = DEFAULT_WORKSPACE
-
-    def __repr__(self) -> str:
-        return (
-            f"ArgillaSettings(api_url={adapter.display_url(self.api_url)!r}, api_key='***', "
-            f"workspace={self.workspace!r})"
-        )
-
-    __str__ = __repr__
-
-
-def argilla_settings(
-    *,
-    url: str | None = None,
-    workspace: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-    required: bool = False,
-) -> ArgillaSettings | None:
-    """The one reader of the Argilla settings, for the asset and the CLI alike.
-
-    ``ARGILLA_API_URL`` (or ``url``) + ``ARGILLA_API_KEY`` (+ ``ARGILLA_WORKSPACE`` or
-    ``workspace``). The key only ever comes from the environment, so it never lands in shell
-    history or Dagster config. Not configured: None, or with ``required`` a one-line
-    SignalOpsError naming what is missing. Only one of the two set is a misconfiguration:
-    without ``required`` it is logged as a warning (naming the variable, never its value) and
-    None is returned, so a code location still loads.
-    """
-    api_url = (url or environ.get(ENV_API_URL) or "").strip().rstrip("/")
-    key = (environ.get(ENV_API_KEY) or "").strip()
-    if not api_url or not key:
-        if required:
-            missing = (
-                f"set {ENV_API_URL} or pass --argilla-url" if not api_url else f"set {ENV_API_KEY}"
-            )
-            raise SignalOpsError(f"Argilla not configured: {missing}")
-        if api_url or key:
-            missing = ENV_API_URL if not api_url else ENV_API_KEY
-            logger.warning(
-                "Argilla review disabled: %s is set but %s is not", _other(missing), missing
-            )
-        return None
-    ws = (workspace or environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
-    return ArgillaSettings(api_url=api_url, api_key=key, workspace=ws)
-
-
-def argilla_settings_from_env(environ: Mapping[str, str] = os.environ) -> ArgillaSettings | None:
-    """`argilla_settings` from the environment alone; None when not (fully) configured."""
-    return argilla_settings(environ=environ)
-
-
-def _other(name: str) -> str:
-    return ENV_API_KEY if name == ENV_API_URL else ENV_API_URL
 
 
 # -- pure record building ----------------------------------------------------------------------
@@ -299,93 +217,18 @@ def resolve_verdict(
     return None
 
 
-def _check_schema(dataset: Any, name: str, url: str) -> None:
-    settings = dataset.settings
-    present = {
-        "field": {f.name for f in settings.fields},
-        "question": {q.name for q in settings.questions},
-        "metadata property": {m.name for m in settings.metadata},
-    }
-    wanted = {"field": _FIELDS, "question": _QUESTIONS, "metadata property": _METADATA}
-    missing = [
-        f"{kind} {n!r}" for kind, names in wanted.items() for n in names if n not in present[kind]
-    ]
-    if missing:
-        raise ArgillaError(
-            f"Argilla at {adapter.display_url(url)}: dataset {name!r} exists with another schema "
-            f"(missing {', '.join(missing)}); use another dataset name"
-        )
-
-
-def _build_settings(rg: Any, client: Any, min_submitted: int = 1) -> Any:
-    # Every property gets the client explicitly: without it the SDK falls back to a global
-    # default client (``Argilla._get_default()``), which may point elsewhere.
-    return rg.Settings(
-        guidelines=GUIDELINES,
-        allow_extra_metadata=False,
-        # A record is complete after this many reviewers; the sync takes their majority.
-        distribution=rg.TaskDistribution(min_submitted=min_submitted),
-        fields=[
-            rg.ChatField(name=FIELD_PROMPT, title="Prompt", use_markdown=False, _client=client),
-            rg.TextField(name=FIELD_POST, title="Original post", required=False, client=client),
-            rg.TextField(name=FIELD_A, title="Response A", client=client),
-            rg.TextField(name=FIELD_B, title="Response B", client=client),
-        ],
-        questions=[
-            rg.RankingQuestion(
-                name=QUESTION_RANKING,
-                title="Rank the responses (best first)",
-                values={"a": "Response A", "b": "Response B"},
-                required=False,
-                client=client,
-            ),
-            rg.LabelQuestion(
-                name=QUESTION_VERDICT,
-                title="Verdict",
-                description="discard drops the pair; otherwise your ranking decides.",
-                labels={"keep": "Keep", "swap": "Swap", "discard": "Discard"},
-                required=True,
-                client=client,
-            ),
-        ],
-        metadata=[
-            rg.IntegerMetadataProperty(
-                name=META_PAIR_ID, title="Pair id", visible_for_annotators=False, client=client
-            ),
-            rg.TermsMetadataProperty(name=META_PROJECT, title="Project", client=client),
-            rg.TermsMetadataProperty(
-                name=META_SOURCE, title="Source", options=list(SOURCES), client=client
-            ),
-            rg.FloatMetadataProperty(name=META_EDIT_RATIO, title="Edit ratio", client=client),
-            rg.IntegerMetadataProperty(
-                name=META_LENGTH_DELTA,
-                title="Length delta (chosen - rejected)",
-                visible_for_annotators=False,
-                client=client,
-            ),
-            rg.TermsMetadataProperty(
-                name=META_CHOSEN_SIDE,
-                title="Chosen side",
-                options=list(SIDES),
-                visible_for_annotators=False,
-                client=client,
-            ),
-        ],
-    )
-
-
 def _get_or_create_dataset(
     rg: Any, client: Any, *, workspace: str, dataset: str, url: str, min_submitted: int = 1
 ) -> tuple[Any, bool]:
     ws = adapter.require_workspace(client, workspace, url)
     existing = adapter.find_dataset(client, dataset, ws)
     if existing is not None:
-        _check_schema(existing, dataset, url)
+        check_schema(existing, dataset, url)
         return existing, False
     created = rg.Dataset(
         name=dataset,
         workspace=ws,
-        settings=_build_settings(rg, client, min_submitted),
+        settings=build_settings(rg, client, min_submitted),
         client=client,
     )
     try:
@@ -397,7 +240,7 @@ def _get_or_create_dataset(
         existing = adapter.find_dataset(client, dataset, ws)
         if existing is None:
             raise
-        _check_schema(existing, dataset, url)
+        check_schema(existing, dataset, url)
         return existing, False
     logger.info("created Argilla dataset %r in workspace %r", dataset, workspace)
     return created, True
