@@ -103,6 +103,16 @@ class QualityConfig(BaseModel):
     eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
 
 
+class ReviewConfig(BaseModel):
+    """Human review in Argilla: how many reviewers complete a record (majority when > 1), and
+    how many judged posts one push offers for relevance labelling."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_submitted: int = Field(1, ge=1, le=20)
+    labelling_batch: int = Field(200, gt=0, le=10_000)
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -117,6 +127,7 @@ class ProjectConfig(BaseModel):
     experiments: ExperimentConfig = Field(default_factory=ExperimentConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     fine_tuning: FineTuningConfig = Field(default_factory=FineTuningConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
 
     @field_validator("llm", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from signalops_assets.preferences.formats import validate_file
+from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +73,27 @@ def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
     assert "sample reviews: applied none" in second
     assert figure(second, r"inserted=(\d+)") == 0
     assert figure(second, r"dpo_jsonl: pairs=(\d+)") == pairs
+
+
+def test_demo_with_argilla_configured_on_a_fresh_database(
+    tmp_path: Path, fake_argilla: FakeArgillaServer
+) -> None:
+    """#18 item 2: the first run's argilla_dataset has no pairs yet (the reviews are replayed
+    after it); it creates the dataset, and the export job then pushes the pairs into it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    env = {
+        **os.environ,
+        "SIGNALOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'signalops.db'}",
+        "DAGSTER_HOME": str(home),
+        "SIGNALOPS_EXPORT_DIR": str(tmp_path / "exports"),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "ARGILLA_API_URL": fake_argilla.url,
+        "ARGILLA_API_KEY": fake_argilla.api_key,
+    }
+    output = run_demo(env)
+    assert "argilla_dataset: skipped" not in output
+    pairs = figure(output, r"dpo_jsonl: pairs=(\d+)")
+    assert fake_argilla.record_count("spectra-dpo-review") == pairs >= 10
+    assert fake_argilla.api_key not in output

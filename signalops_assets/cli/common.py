@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from signalops_assets.config import ProjectConfig
-    from signalops_assets.preferences.argilla_review import ArgillaSettings
+    from signalops_assets.preferences.argilla_settings import ArgillaSettings
 
 
 def engine(migrate: bool = True) -> Engine:
@@ -68,24 +68,9 @@ def check_argilla_projects(projects: list[str], dataset: str | None) -> None:
 
 
 def argilla_settings(url: str | None = None, workspace: str | None = None) -> ArgillaSettings:
-    """ARGILLA_API_URL / ARGILLA_API_KEY / ARGILLA_WORKSPACE, overridden by CLI options.
-    The key only ever comes from the environment, so it never lands in shell history."""
-    import os
+    """The same settings reader as the asset, with CLI overrides; not configured is an error."""
+    from signalops_assets.preferences.argilla_settings import argilla_settings as read
 
-    from signalops_assets.errors import SignalOpsError
-    from signalops_assets.preferences.argilla_review import (
-        DEFAULT_WORKSPACE,
-        ENV_API_KEY,
-        ENV_API_URL,
-        ENV_WORKSPACE,
-        ArgillaSettings,
-    )
-
-    api_url = (url or os.environ.get(ENV_API_URL) or "").strip().rstrip("/")
-    api_key = (os.environ.get(ENV_API_KEY) or "").strip()
-    if not api_url:
-        raise SignalOpsError(f"Argilla not configured: set {ENV_API_URL} or pass --argilla-url")
-    if not api_key:
-        raise SignalOpsError(f"Argilla not configured: set {ENV_API_KEY}")
-    ws = (workspace or os.environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
-    return ArgillaSettings(api_url=api_url, api_key=api_key, workspace=ws)
+    settings = read(url=url, workspace=workspace, required=True)
+    assert settings is not None  # required=True raises instead
+    return settings

@@ -22,26 +22,8 @@ def label(judgment_id: int, label: str) -> None:
 
     with session_scope(common.engine()) as session:
         judgment = label_judgment(session, judgment_id, label)
-        trace_id, judge_label = judgment.trace_id, judgment.label
+        judge_label = judgment.label
     click.echo(f"judgment {judgment_id}: human label {label} (judge said {judge_label})")
-    _push_score(trace_id, label, judge_label)
-
-
-def _push_score(trace_id: str | None, human: str, judge_label: str) -> None:
-    """Human labels become Langfuse scores on the judge's trace when tracing is on."""
-    if not trace_id:
-        return
-    from signalops_assets.llm.tracing import get_tracer
-
-    tracer = get_tracer()
-    if tracer.enabled:
-        tracer.score(
-            trace_id=trace_id,
-            name="human_agreement",
-            value=1.0 if human == judge_label else 0.0,
-            comment=f"human: {human}",
-        )
-        tracer.flush()
 
 
 @judgments.command("import-labels")
@@ -57,3 +39,27 @@ def import_labels_cmd(file: Path, project_id: str | None) -> None:
     for line_no, message in report.bad_rows[:50]:
         click.echo(f"{file}:{line_no}: skipped: {message}", err=True)
     click.echo(f"applied {report.applied} labels ({len(report.bad_rows)} bad rows)")
+
+
+@judgments.command("eval-dataset")
+@click.option("--project", "project_id", required=True, help="The project whose labels to mirror")
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of posts held out for evaluation (stable hash of the post)",
+)
+def eval_dataset_cmd(project_id: str, fraction: float) -> None:
+    """Mirror the held-out human-labelled posts to the Langfuse dataset <project>-judge-eval."""
+    from signalops_assets.judging.eval_dataset import eval_dataset_name, mirror_eval_dataset
+    from signalops_assets.llm.tracing import get_tracer
+
+    common.project(project_id)
+    if not get_tracer().enabled:
+        click.echo("Langfuse tracing is off (LANGFUSE_* not set): nothing mirrored")
+        return
+    sent = mirror_eval_dataset(common.engine(), project_id, fraction)
+    click.echo(
+        f"{sent} held-out labelled posts in Langfuse dataset {eval_dataset_name(project_id)}"
+    )

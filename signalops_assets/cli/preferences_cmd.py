@@ -70,6 +70,7 @@ def sync_argilla(
     """Apply reviewers' Argilla verdicts: swap flips a pair, discard filters it (reason
     `reviewer`). The next dpo_jsonl export follows them."""
     from signalops_assets.config import configured_project_ids
+    from signalops_assets.preferences.argilla_review import default_dataset_name
     from signalops_assets.preferences.argilla_sync import sync_project
 
     settings = common.argilla_settings(argilla_url, workspace)
@@ -78,6 +79,10 @@ def sync_argilla(
     engine = common.engine()
     for pid in projects:
         s = sync_project(engine, pid, settings, dataset)
+        if s.dataset_missing:
+            name = dataset or default_dataset_name(pid)
+            click.echo(f"{pid}: no Argilla dataset {name!r} yet (nothing pushed): nothing to sync")
+            continue
         applied = ", ".join(f"{k}={v}" for k, v in sorted(s.applied.items())) or "none"
         click.echo(
             f"{pid}: {s.verdicts_read} verdicts read; applied {applied}; "

@@ -106,6 +106,9 @@ class Draft(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The Langfuse trace and generation that wrote text_generated: review scores land there.
+    trace_id: Mapped[str | None] = mapped_column(String(64))
+    observation_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class DraftEvent(Base):

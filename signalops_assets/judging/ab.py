@@ -9,6 +9,7 @@ from typing import Any
 
 from signalops_assets.judging.judges import Judgment
 from signalops_assets.judging.prompts import PostInput
+from signalops_assets.llm.tracing import trace_context
 
 
 def assignment_unit(experiment_id: str, post_key: str) -> float:
@@ -46,9 +47,9 @@ class ABTestJudge:
     async def _judge(
         self, judge: Any, post: PostInput, arm: str, key: str, is_primary: bool
     ) -> Judgment:
-        judgment: Judgment = await judge.ajudge_one(
-            post, judge_key=key, tags=self._tags(arm), session_id=self.experiment_id
-        )
+        # The session is the run; experiment and arm are trace tags and metadata (filterable).
+        with trace_context(metadata={"experiment_id": self.experiment_id, "arm": arm}):
+            judgment: Judgment = await judge.ajudge_one(post, judge_key=key, tags=self._tags(arm))
         return replace(judgment, experiment_id=self.experiment_id, arm=arm, is_primary=is_primary)
 
     async def ajudge(self, post: PostInput) -> list[Judgment]:

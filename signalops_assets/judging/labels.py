@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.errors import NotFoundError, SignalOpsError
 from signalops_assets.judging.prompts import LABELS
+from signalops_assets.judging.scores import score_human_labels_on_commit
 
 
 @dataclass
@@ -30,8 +31,11 @@ def _check_label(label: str) -> str:
 
 
 def _apply_to_post(session: Session, post: Post, label: str) -> None:
+    """Every human label, by any path, lands here: post, all its judgments, and their
+    `human_label` Langfuse scores once the transaction commits."""
     post.human_label = label
     session.execute(update(Judgment).where(Judgment.post_id == post.id).values(human_label=label))
+    score_human_labels_on_commit(session, [post.id])
 
 
 def label_judgment(session: Session, judgment_id: int, label: str) -> Judgment:
@@ -46,6 +50,19 @@ def label_judgment(session: Session, judgment_id: int, label: str) -> Judgment:
     session.flush()
     session.refresh(judgment)
     return judgment
+
+
+def label_post(session: Session, post_id: int, label: str) -> bool:
+    """Set a post's human label (Argilla and other per-post paths); False when it already had
+    that label (nothing changed, nothing re-sent)."""
+    clean = _check_label(label)
+    post = session.get(Post, post_id)
+    if post is None:
+        raise NotFoundError(f"unknown post id {post_id}")
+    if post.human_label == clean:
+        return False
+    _apply_to_post(session, post, clean)
+    return True
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:

@@ -15,6 +15,7 @@ from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import Judgment, RelevanceJudge
 from signalops_assets.judging.prompts import PostInput
+from signalops_assets.judging.scores import score_judge_labels  # observability (#14)
 from signalops_assets.llm.gateway import run_async
 
 
@@ -144,6 +145,7 @@ def judge_pending(
             flat = [j for group in results for j in group]
             with session_scope(engine) as session:
                 store_judgments(session, project_id, flat)
+            score_judge_labels(flat)  # observability (#14): judge_label scores, once stored
             summary.posts_judged += len(chunk)
             for judgment in flat:
                 summary.add(judgment)

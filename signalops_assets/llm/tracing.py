@@ -15,8 +15,11 @@ import logging
 import os
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 log = logging.getLogger(__name__)
@@ -77,13 +80,16 @@ def mask_post_content(*, data: Any, **_: Any) -> Any:
 
 
 class SpanHandle:
-    """What `Tracer.span` yields. Without an observation (tracing off) updates do nothing."""
+    """What `Tracer.span` yields. Without an observation (tracing off) updates do nothing.
+    `generation_id` is the id of the last generation opened inside the span (the LLM call
+    a later correction or review score belongs to)."""
 
-    __slots__ = ("_observation", "trace_id")
+    __slots__ = ("_observation", "generation_id", "trace_id")
 
     def __init__(self, observation: Any = None) -> None:
         self._observation = observation
         self.trace_id: str | None = None if observation is None else observation.trace_id
+        self.generation_id: str | None = None
 
     def update(self, *, output: Any = None, metadata: Mapping[str, Any] | None = None) -> None:
         if self._observation is not None:
@@ -154,8 +160,21 @@ class Tracer(Protocol):
     ) -> AbstractContextManager[GenerationHandle]: ...
 
     def score(
-        self, *, trace_id: str, name: str, value: float | str, comment: str | None = None
+        self,
+        *,
+        trace_id: str,
+        name: str,
+        value: float | str,
+        comment: str | None = None,
+        score_id: str | None = None,
+        data_type: str | None = None,
+        observation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None: ...
+
+    def upsert_dataset(
+        self, name: str, description: str, items: Sequence[Mapping[str, Any]]
+    ) -> int: ...
 
     def current_trace_id(self) -> str | None: ...
 
@@ -178,6 +197,8 @@ class _Given(AbstractContextManager[T]):
 
 
 _NOOP_SPAN, _NOOP_GENERATION = _Given(SpanHandle()), _Given(GenerationHandle())
+# The innermost open span of this task (asyncio tasks copy it, so concurrent spans stay apart).
+_open_span: ContextVar[SpanHandle | None] = ContextVar("signalops_open_span", default=None)
 
 
 class NoopTracer:
@@ -193,6 +214,9 @@ class NoopTracer:
 
     def score(self, **_: Any) -> None:
         return None
+
+    def upsert_dataset(self, name: str, description: str, items: Sequence[Any]) -> int:
+        return 0
 
     def current_trace_id(self) -> str | None:
         return None
@@ -256,11 +280,15 @@ class LangfuseTracer:
                 name=name, as_type="span", input=scrub(input), metadata=scrub(metadata)
             ) as observation,
         ):
+            handle = SpanHandle(observation)
+            token = _open_span.set(handle)
             try:
-                yield SpanHandle(observation)
+                yield handle
             except Exception as exc:
                 _record_error(observation, exc)
                 raise
+            finally:
+                _open_span.reset(token)
 
     @contextmanager
     def generation(
@@ -278,6 +306,9 @@ class LangfuseTracer:
             input=scrub(list(messages)),
             model_parameters=scrub(model_parameters) if model_parameters else None,
         ) as observation:
+            parent = _open_span.get()
+            if parent is not None:
+                parent.generation_id = observation.id
             try:
                 yield GenerationHandle(observation, self._mask_content)
             except Exception as exc:
@@ -297,19 +328,53 @@ class LangfuseTracer:
             meta["dagster_run_id"] = run_id
         attributes = self._propagate(
             tags=[scrub(str(tag)) for tag in tags] or None,
-            session_id=session_id,
+            session_id=session_id or session_id_for(run_id, meta.get("project")),
             metadata=meta or None,
         )
         return cast(AbstractContextManager[None], attributes)
 
     def score(
-        self, *, trace_id: str, name: str, value: float | str, comment: str | None = None
+        self,
+        *,
+        trace_id: str,
+        name: str,
+        value: float | str,
+        comment: str | None = None,
+        score_id: str | None = None,
+        data_type: str | None = None,
+        observation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         client: Any = self._client  # one call for both overloads (str: categorical)
-        data_type = "CATEGORICAL" if isinstance(value, str) else "NUMERIC"
+        data_type = data_type or ("CATEGORICAL" if isinstance(value, str) else "NUMERIC")
+        if self._mask_content and data_type in ("CORRECTION", "TEXT"):  # reviewers' reply text
+            value = MASKED
         client.create_score(
-            trace_id=trace_id, name=name, value=value, data_type=data_type, comment=scrub(comment)
+            trace_id=trace_id,
+            observation_id=observation_id,
+            score_id=score_id,
+            name=name,
+            value=scrub(value),
+            data_type=data_type,
+            comment=scrub(comment),
+            metadata=scrub(dict(metadata)) if metadata else None,
         )
+
+    def upsert_dataset(
+        self, name: str, description: str, items: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Create (or update) dataset `name` and upsert each item by its `id`; returns how many
+        were sent. Item inputs are post text: masked whole when content is masked."""
+        self._client.create_dataset(name=name, description=description)
+        for item in items:
+            self._client.create_dataset_item(
+                dataset_name=name,
+                id=str(item["id"]),
+                input=MASKED if self._mask_content else scrub(item.get("input")),
+                expected_output=scrub(item.get("expected_output")),
+                metadata=scrub(item.get("metadata")),
+            )
+        return len(items)
 
     def current_trace_id(self) -> str | None:
         return self._client.get_current_trace_id()
@@ -333,6 +398,22 @@ class LangfuseTracer:
                 del LangfuseResourceManager._instances[self._public_key]
 
 
+def session_id_for(run_id: str | None, project_id: str | None = None) -> str | None:
+    """A Langfuse session is one unit of work: the Dagster run, else the project's UTC day."""
+    if run_id:
+        return run_id
+    if project_id:
+        return f"{project_id}-{datetime.now(UTC).date().isoformat()}"
+    return None
+
+
+def score_id_for(trace_id: str, name: str) -> str:
+    """The one id of score `name` on a trace: sending it again (a relabel) updates the score
+    in Langfuse instead of adding a second one."""
+    return str(uuid.uuid5(_SCORE_NAMESPACE, f"{trace_id}:{name}"))
+
+
+_SCORE_NAMESPACE = uuid.UUID("6f1c2b9e-5d4a-4c1e-9a57-3b2f0e8d7c61")
 _lock = threading.Lock()
 _tracer: NoopTracer | LangfuseTracer | None = None
 
@@ -390,7 +471,8 @@ def trace_context(
     metadata: Mapping[str, str] | None = None,
 ) -> AbstractContextManager[None]:
     """Tags, session id and metadata (Dagster run id as `dagster_run_id`) on every span opened
-    inside, which Langfuse applies to their trace."""
+    inside, which Langfuse applies to their trace. The session defaults to the run (or, with no
+    run, to `metadata["project"]` and the UTC day: see `session_id_for`)."""
     return _current().trace_context(
         run_id=run_id, tags=tags, session_id=session_id, metadata=metadata
     )

@@ -3,7 +3,8 @@
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.config import configured_project_ids
-from signalops_assets.preferences.argilla_review import ArgillaError, argilla_settings_from_env
+from signalops_assets.preferences.argilla_client import ArgillaError
+from signalops_assets.preferences.argilla_settings import argilla_settings_from_env
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource
 
@@ -13,22 +14,36 @@ def argilla_dataset(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:
     """Push preference pairs to an Argilla review dataset and apply submitted verdicts
-    (swap flips a pair, discard filters it). Skipped, successfully, when Argilla is not
+    (swap flips a pair, discard filters it); apply reviewers' relevance labels and offer the
+    next unlabelled judged posts for labelling. Skipped, successfully, when Argilla is not
     configured (ARGILLA_API_URL + ARGILLA_API_KEY)."""
     settings = argilla_settings_from_env()
     if settings is None:
         context.log.info("Argilla not configured (ARGILLA_API_URL, ARGILLA_API_KEY): skipped")
         return MaterializeResult(metadata={"skipped": "Argilla not configured"})
+    from signalops_assets.config import load_project
+    from signalops_assets.judging.argilla_labels import push_for_labelling, sync_labels
     from signalops_assets.preferences.argilla_sync import push_project, sync_project
 
     engine = database.engine()
     rows: list[list[object]] = []
-    total_pushed = 0
+    total_pushed = total_labels = 0
     try:
         for project_id in configured_project_ids():
-            pushed = push_project(engine, project_id, settings)
+            review = load_project(project_id).review
+            pushed = push_project(engine, project_id, settings, min_submitted=review.min_submitted)
             total_pushed += pushed.pushed
-            synced = sync_project(engine, project_id, settings)
+            synced = sync_project(engine, project_id, settings, min_submitted=review.min_submitted)
+            # Relevance labelling: labels first (they free posts from the queue), then new posts.
+            labelled = sync_labels(engine, project_id, settings, min_submitted=review.min_submitted)
+            offered, _ = push_for_labelling(
+                engine,
+                project_id,
+                settings,
+                min_submitted=review.min_submitted,
+                limit=review.labelling_batch,
+            )
+            total_labels += labelled.applied
             rows.append(
                 [
                     project_id,
@@ -40,6 +55,10 @@ def argilla_dataset(
                     synced.applied.get("keep", 0),
                     synced.stale,
                     synced.tied,
+                    "no dataset yet" if synced.dataset_missing else "read",
+                    offered,
+                    labelled.applied,
+                    labelled.pending + labelled.tied,
                 ]
             )
     except ArgillaError as exc:
@@ -55,6 +74,10 @@ def argilla_dataset(
         "kept",
         "stale",
         "tied",
+        "sync",
+        "posts offered for labelling",
+        "labels applied",
+        "labels pending or tied",
     ]
     return MaterializeResult(
         metadata={
@@ -62,5 +85,6 @@ def argilla_dataset(
             "workspace": settings.workspace,
             "projects": MetadataValue.md(markdown_table(headers, rows)),
             "pairs_pushed": total_pushed,
+            "human_labels_applied": total_labels,
         }
     )

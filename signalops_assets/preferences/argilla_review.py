@@ -38,29 +38,52 @@ the server URL (without any userinfo), never the API key.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
-from urllib.parse import urlsplit, urlunsplit
 
-from signalops_assets.errors import SignalOpsError
+from signalops_assets.preferences import argilla_client as adapter
+from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
+from signalops_assets.preferences.argilla_schema import (
+    FIELD_A,
+    FIELD_B,
+    FIELD_POST,
+    FIELD_PROMPT,
+    META_CHOSEN_SIDE,
+    META_EDIT_RATIO,
+    META_LENGTH_DELTA,
+    META_PAIR_ID,
+    META_PROJECT,
+    META_SOURCE,
+    QUESTION_RANKING,
+    QUESTION_VERDICT,
+    SIDES,
+    SOURCES,
+    build_settings,
+    check_schema,
+)
+from signalops_assets.preferences.argilla_settings import (
+    DEFAULT_WORKSPACE,
+    ArgillaSettings,
+    argilla_settings,
+    argilla_settings_from_env,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_WORKSPACE",
     "SOURCES",
     "VERDICTS",
+    "ArgillaDatasetMissing",
     "ArgillaError",
     "ArgillaSettings",
     "PairForReview",
     "PushSummary",
     "ReviewVerdict",
+    "argilla_settings",
     "argilla_settings_from_env",
     "build_record",
     "chosen_side_for",
@@ -77,61 +100,11 @@ Verdict = Literal["keep", "swap", "discard"]
 Side = Literal["a", "b"]
 
 VERDICTS: Final[tuple[str, ...]] = ("keep", "swap", "discard")
-SOURCES: Final[tuple[str, ...]] = ("edit", "reject", "manual")
-SIDES: Final[tuple[str, ...]] = ("a", "b")
-DEFAULT_WORKSPACE: Final = "argilla"
 DEFAULT_BATCH_SIZE: Final = 200
 MAX_BATCH_SIZE: Final = 500  # the server's (and SDK's) limit for one bulk upsert
 MAX_SEARCH_PAGE: Final = 1000  # the server's limit for one page of a records search
 DEFAULT_TIMEOUT_S: Final = 30.0
 DEFAULT_RETRIES: Final = 2  # httpx transport retries: connection failures only, 0s/0.5s backoff
-
-ENV_API_URL: Final = "ARGILLA_API_URL"
-ENV_API_KEY: Final = "ARGILLA_API_KEY"
-ENV_WORKSPACE: Final = "ARGILLA_WORKSPACE"
-
-FIELD_PROMPT: Final = "prompt"
-FIELD_POST: Final = "post"
-FIELD_A: Final = "response_a"
-FIELD_B: Final = "response_b"
-QUESTION_RANKING: Final = "ranking"
-QUESTION_VERDICT: Final = "verdict"
-META_PAIR_ID: Final = "pair_id"
-META_PROJECT: Final = "project"
-META_SOURCE: Final = "source"
-META_EDIT_RATIO: Final = "edit_ratio"
-META_LENGTH_DELTA: Final = "length_delta"
-META_CHOSEN_SIDE: Final = "chosen_side"
-
-_FIELDS: Final = (FIELD_PROMPT, FIELD_POST, FIELD_A, FIELD_B)
-_QUESTIONS: Final = (QUESTION_RANKING, QUESTION_VERDICT)
-_METADATA: Final = (
-    META_PAIR_ID,
-    META_PROJECT,
-    META_SOURCE,
-    META_EDIT_RATIO,
-    META_LENGTH_DELTA,
-    META_CHOSEN_SIDE,
-)
-
-GUIDELINES: Final = """\
-Each record is one preference pair: a reply drafted by an LLM and the version a reviewer
-produced from it (an edit, or a rewrite after rejecting the draft). The two appear as
-Response A and Response B in an order that varies from record to record on purpose.
-
-1. Read the prompt (and the original post, when shown).
-2. Ranking: put the better reply first. Leave it empty only if you cannot tell.
-3. Verdict: "discard" when the pair should not be used for training (both replies are bad,
-   they are equally good, or the post is off-topic or unsafe). Otherwise choose "keep":
-   your ranking decides which reply is preferred. "swap" is for reviewers who know the
-   stored order and want to flip it without ranking.
-"""
-
-_MAX_MESSAGE = 300
-
-
-class ArgillaError(SignalOpsError):
-    """Argilla could not be reached or refused a request. One line; never holds the API key."""
 
 
 @dataclass(frozen=True)
@@ -165,46 +138,6 @@ class PushSummary:
     workspace: str
     pushed: int  # distinct records sent (created or updated)
     created_dataset: bool
-
-
-@dataclass(frozen=True)
-class ArgillaSettings:
-    """Where the review server is. ``repr``/``str`` never show the key."""
-
-    api_url: str
-    api_key: str
-    workspace: str = DEFAULT_WORKSPACE
-
-    def __repr__(self) -> str:
-        return (
-            f"ArgillaSettings(api_url={_display_url(self.api_url)!r}, api_key='***', "
-            f"workspace={self.workspace!r})"
-        )
-
-    __str__ = __repr__
-
-
-def argilla_settings_from_env(environ: Mapping[str, str] = os.environ) -> ArgillaSettings | None:
-    """``ARGILLA_API_URL`` + ``ARGILLA_API_KEY`` (+ optional ``ARGILLA_WORKSPACE``), or None.
-
-    None when neither is set (review is simply not configured). When only one of the two is
-    set this is a misconfiguration: it is logged as a warning (naming the variable, not its
-    value) and None is returned, so a code location still loads.
-    """
-    url = (environ.get(ENV_API_URL) or "").strip()
-    key = (environ.get(ENV_API_KEY) or "").strip()
-    if not url and not key:
-        return None
-    if not url or not key:
-        missing = ENV_API_URL if not url else ENV_API_KEY
-        logger.warning("Argilla review disabled: %s is set but %s is not", _other(missing), missing)
-        return None
-    workspace = (environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
-    return ArgillaSettings(api_url=url.rstrip("/"), api_key=key, workspace=workspace)
-
-
-def _other(name: str) -> str:
-    return ENV_API_KEY if name == ENV_API_URL else ENV_API_URL
 
 
 # -- pure record building ----------------------------------------------------------------------
@@ -284,209 +217,19 @@ def resolve_verdict(
     return None
 
 
-# -- error handling ----------------------------------------------------------------------------
-
-
-def _display_url(url: str) -> str:
-    """The URL without userinfo, query or fragment (those may hold secrets)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")) or "<no url>"
-    except ValueError:
-        return "<invalid url>"
-
-
-def _one_line(text: str, secret: str) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _translate(exc: BaseException, *, url: str, action: str, api_key: str) -> ArgillaError:
-    """Map anything the SDK/httpx raised to a one-line ArgillaError naming the URL."""
-    import httpx
-
-    where = f"Argilla at {_display_url(url)}"
-    chain = list(_chain(exc))
-    for err in chain:
-        if isinstance(err, httpx.TimeoutException) and not isinstance(err, httpx.ConnectTimeout):
-            return ArgillaError(f"{where} timed out while trying to {action}")
-        if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
-            reason = _one_line(str(err), api_key) or type(err).__name__
-            if "refused" in reason.lower():
-                reason = "connection refused"
-            return ArgillaError(f"{where} is unreachable ({reason}) while trying to {action}")
-        if isinstance(err, httpx.TransportError):
-            reason = _one_line(str(err), api_key) or type(err).__name__
-            return ArgillaError(f"{where}: network error while trying to {action} ({reason})")
-        status = getattr(err, "status_code", None)
-        if type(err).__name__ == "ArgillaCredentialsError" or status == 401:
-            return ArgillaError(f"{where} rejected the API key (401 Unauthorized)")
-        if status == 403:
-            return ArgillaError(
-                f"{where} refused to {action} (403 Forbidden: the key's user needs the owner "
-                "or admin role in the workspace)"
-            )
-        if isinstance(status, int):
-            detail = _one_line(str(err), api_key)
-            return ArgillaError(f"{where} failed to {action}: HTTP {status}: {detail}")
-    detail = _one_line(f"{type(exc).__name__}: {exc}", api_key)
-    return ArgillaError(f"{where} failed to {action}: {detail}")
-
-
-@contextlib.contextmanager
-def _session(
-    *, api_url: str, api_key: str, timeout: float, retries: int, action: str
-) -> Iterator[tuple[Any, Any]]:
-    """``(argilla module, connected client)``; closes the client; translates every error."""
-    if not api_url or not api_key:
-        raise ArgillaError("Argilla is not configured: both api_url and api_key are required")
-    try:
-        import argilla as rg
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ArgillaError(
-            "the argilla SDK is not installed (install signalops-assets[argilla])"
-        ) from exc
-    client: Any = None
-    try:
-        client = rg.Argilla(api_url=api_url, api_key=api_key, timeout=timeout, retries=retries)
-        yield rg, client
-    except ArgillaError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, url=api_url, action=action, api_key=api_key) from None
-    finally:
-        http_client = getattr(client, "http_client", None)
-        if http_client is not None:
-            with contextlib.suppress(Exception):
-                http_client.close()
-        # ``rg.Argilla()`` also makes itself the SDK's process-wide default client; don't leave
-        # a closed client behind as that default.
-        with contextlib.suppress(Exception):
-            if client is not None and rg.Argilla._default_client is client:
-                rg.Argilla._default_client = None
-
-
-def _quietly(call: Callable[[], Any]) -> Any:
-    """Run an SDK lookup without its "not found" UserWarnings (we report those ourselves)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return call()
-
-
-# -- SDK helpers -------------------------------------------------------------------------------
-
-
-def _require_workspace(client: Any, name: str, url: str) -> Any:
-    workspace = _quietly(lambda: client.workspaces(name=name))
-    if workspace is None:
-        names = sorted(str(w.name) for w in client.workspaces.list())
-        raise ArgillaError(
-            f"Argilla at {_display_url(url)} has no workspace {name!r} (available: {names})"
-        )
-    return workspace
-
-
-def _find_dataset(client: Any, name: str, workspace: Any) -> Any:
-    return _quietly(lambda: client.datasets(name=name, workspace=workspace))
-
-
-def _check_schema(dataset: Any, name: str, url: str) -> None:
-    settings = dataset.settings
-    present = {
-        "field": {f.name for f in settings.fields},
-        "question": {q.name for q in settings.questions},
-        "metadata property": {m.name for m in settings.metadata},
-    }
-    wanted = {"field": _FIELDS, "question": _QUESTIONS, "metadata property": _METADATA}
-    missing = [
-        f"{kind} {n!r}" for kind, names in wanted.items() for n in names if n not in present[kind]
-    ]
-    if missing:
-        raise ArgillaError(
-            f"Argilla at {_display_url(url)}: dataset {name!r} exists with another schema "
-            f"(missing {', '.join(missing)}); use another dataset name"
-        )
-
-
-def _build_settings(rg: Any, client: Any) -> Any:
-    # Every property gets the client explicitly: without it the SDK falls back to a global
-    # default client (``Argilla._get_default()``), which may point elsewhere.
-    return rg.Settings(
-        guidelines=GUIDELINES,
-        allow_extra_metadata=False,
-        fields=[
-            rg.ChatField(name=FIELD_PROMPT, title="Prompt", use_markdown=False, _client=client),
-            rg.TextField(name=FIELD_POST, title="Original post", required=False, client=client),
-            rg.TextField(name=FIELD_A, title="Response A", client=client),
-            rg.TextField(name=FIELD_B, title="Response B", client=client),
-        ],
-        questions=[
-            rg.RankingQuestion(
-                name=QUESTION_RANKING,
-                title="Rank the responses (best first)",
-                values={"a": "Response A", "b": "Response B"},
-                required=False,
-                client=client,
-            ),
-            rg.LabelQuestion(
-                name=QUESTION_VERDICT,
-                title="Verdict",
-                description="discard drops the pair; otherwise your ranking decides.",
-                labels={"keep": "Keep", "swap": "Swap", "discard": "Discard"},
-                required=True,
-                client=client,
-            ),
-        ],
-        metadata=[
-            rg.IntegerMetadataProperty(
-                name=META_PAIR_ID, title="Pair id", visible_for_annotators=False, client=client
-            ),
-            rg.TermsMetadataProperty(name=META_PROJECT, title="Project", client=client),
-            rg.TermsMetadataProperty(
-                name=META_SOURCE, title="Source", options=list(SOURCES), client=client
-            ),
-            rg.FloatMetadataProperty(name=META_EDIT_RATIO, title="Edit ratio", client=client),
-            rg.IntegerMetadataProperty(
-                name=META_LENGTH_DELTA,
-                title="Length delta (chosen - rejected)",
-                visible_for_annotators=False,
-                client=client,
-            ),
-            rg.TermsMetadataProperty(
-                name=META_CHOSEN_SIDE,
-                title="Chosen side",
-                options=list(SIDES),
-                visible_for_annotators=False,
-                client=client,
-            ),
-        ],
-    )
-
-
 def _get_or_create_dataset(
-    rg: Any, client: Any, *, workspace: str, dataset: str, url: str
+    rg: Any, client: Any, *, workspace: str, dataset: str, url: str, min_submitted: int = 1
 ) -> tuple[Any, bool]:
-    ws = _require_workspace(client, workspace, url)
-    existing = _find_dataset(client, dataset, ws)
+    ws = adapter.require_workspace(client, workspace, url)
+    existing = adapter.find_dataset(client, dataset, ws)
     if existing is not None:
-        _check_schema(existing, dataset, url)
+        check_schema(existing, dataset, url)
         return existing, False
     created = rg.Dataset(
-        name=dataset, workspace=ws, settings=_build_settings(rg, client), client=client
+        name=dataset,
+        workspace=ws,
+        settings=build_settings(rg, client, min_submitted),
+        client=client,
     )
     try:
         created.create()
@@ -494,10 +237,10 @@ def _get_or_create_dataset(
         if getattr(exc, "status_code", None) != 409:
             raise
         # Someone created it between our lookup and create: use theirs.
-        existing = _find_dataset(client, dataset, ws)
+        existing = adapter.find_dataset(client, dataset, ws)
         if existing is None:
             raise
-        _check_schema(existing, dataset, url)
+        check_schema(existing, dataset, url)
         return existing, False
     logger.info("created Argilla dataset %r in workspace %r", dataset, workspace)
     return created, True
@@ -516,11 +259,14 @@ def push_pairs(
     batch_size: int = DEFAULT_BATCH_SIZE,
     timeout: float = DEFAULT_TIMEOUT_S,
     retries: int = DEFAULT_RETRIES,
+    min_submitted: int = 1,
 ) -> PushSummary:
     """Get or create the review dataset and upsert one record per distinct pair, in batches.
 
     ``dataset`` defaults to ``<project>-dpo-review``; then all pairs must share one project.
-    Re-pushing is idempotent (stable record ids). No pairs → no request at all.
+    Re-pushing is idempotent (stable record ids). No pairs: the dataset is still created (a
+    fresh project's reviewers see it, and a sync finds it); no pairs and no dataset name →
+    no request at all.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -533,19 +279,23 @@ def push_pairs(
     name = dataset or ""
     # Deduplicate by record id (last wins): one bulk may not name a record twice.
     records = list({r["id"]: r for r in map(build_record, pairs)}.values())
-    if not records:
+    if not name:
         return PushSummary(dataset=name, workspace=workspace, pushed=0, created_dataset=False)
-    with _session(
+    with adapter.session(
         api_url=api_url, api_key=api_key, timeout=timeout, retries=retries, action="push pairs"
     ) as (rg, client):
         ds, created = _get_or_create_dataset(
-            rg, client, workspace=workspace, dataset=name, url=api_url
+            rg, client, workspace=workspace, dataset=name, url=api_url, min_submitted=min_submitted
         )
-        ds.records.log(
-            [rg.Record(id=r["id"], fields=r["fields"], metadata=r["metadata"]) for r in records],
-            # Pre-normalised: the SDK logs a warning whenever it has to shrink the batch size.
-            batch_size=min(batch_size, len(records), MAX_BATCH_SIZE),
-        )
+        if records:
+            ds.records.log(
+                [
+                    rg.Record(id=r["id"], fields=r["fields"], metadata=r["metadata"])
+                    for r in records
+                ],
+                # Pre-normalised: the SDK logs a warning whenever it has to shrink the batch.
+                batch_size=min(batch_size, len(records), MAX_BATCH_SIZE),
+            )
     logger.info(
         "pushed %d pair(s) to Argilla dataset %r (workspace %r)", len(records), name, workspace
     )
@@ -572,14 +322,14 @@ def fetch_verdicts(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     verdicts: list[ReviewVerdict] = []
-    with _session(
+    with adapter.session(
         api_url=api_url, api_key=api_key, timeout=timeout, retries=retries, action="fetch verdicts"
     ) as (rg, client):
-        ws = _require_workspace(client, workspace, api_url)
-        ds = _find_dataset(client, dataset, ws)
+        ws = adapter.require_workspace(client, workspace, api_url)
+        ds = adapter.find_dataset(client, dataset, ws)
         if ds is None:
-            raise ArgillaError(
-                f"Argilla at {_display_url(api_url)} has no dataset {dataset!r} "
+            raise ArgillaDatasetMissing(
+                f"Argilla at {adapter.display_url(api_url)} has no dataset {dataset!r} "
                 f"in workspace {workspace!r}"
             )
         usernames: dict[str, str | None] = {}
@@ -590,18 +340,10 @@ def fetch_verdicts(
             with_suggestions=False,
             batch_size=min(batch_size, MAX_SEARCH_PAGE),
         ):
-            verdicts.extend(_record_verdicts(record, lambda uid: _username(client, uid, usernames)))
+            verdicts.extend(
+                _record_verdicts(record, lambda uid: adapter.username(client, uid, usernames))
+            )
     return sorted(verdicts, key=lambda v: (v.pair_id, v.reviewer or "", v.record_id))
-
-
-def _username(client: Any, user_id: str, cache: dict[str, str | None]) -> str | None:
-    if user_id not in cache:
-        try:
-            user = _quietly(lambda: client.users(id=user_id))
-            cache[user_id] = str(user.username) if user is not None else user_id
-        except Exception:  # e.g. 403 for admins: fall back to the id
-            cache[user_id] = user_id
-    return cache[user_id]
 
 
 def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list[ReviewVerdict]:
@@ -616,7 +358,7 @@ def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list
         return []
     side = metadata.get(META_CHOSEN_SIDE)
     out: list[ReviewVerdict] = []
-    for user_id, status, values in _raw_responses(record):
+    for user_id, status, values in adapter.raw_responses(record):
         if status != "submitted":
             continue
         label = values.get(QUESTION_VERDICT)
@@ -634,32 +376,6 @@ def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list
             )
         )
     return out
-
-
-def _raw_responses(record: Any) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(user_id, status, {question: value})`` per user response, values as the server sent them.
-
-    The SDK's ``Record.responses`` turns a ranking ``[{"value": "b", "rank": 1}, ...]`` into
-    ``["b", ...]`` in list order, dropping ``rank``; the record's API model keeps the server's
-    values, so read those when present.
-    """
-    model = getattr(record, "_model", None)
-    raw = getattr(model, "responses", None)
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    if raw is not None:
-        for response in raw:
-            status = getattr(response.status, "value", response.status)
-            values = {q: (v or {}).get("value") for q, v in (response.values or {}).items()}
-            user = str(response.user_id) if response.user_id else ""
-            out.append((user, str(status), values))
-        return out
-    by_user: dict[str, tuple[str, dict[str, Any]]] = {}
-    for response in record.responses:
-        status = getattr(response.status, "value", response.status)
-        user = str(response.user_id) if response.user_id else ""
-        entry = by_user.setdefault(user, (str(status), {}))
-        entry[1][response.question_name] = response.value
-    return [(u, s, v) for u, (s, v) in by_user.items()]
 
 
 def _ranking_order(value: Any) -> list[str] | None:

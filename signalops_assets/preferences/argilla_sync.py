@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import session_scope
 from signalops_assets.preferences.argilla_review import (
+    ArgillaDatasetMissing,
     ArgillaSettings,
     PairForReview,
     PushSummary,
@@ -61,15 +62,32 @@ def pairs_for_review(engine: Engine, project_id: str) -> list[PairForReview]:
         return [_for_review(pair, text) for pair, text in rows]
 
 
+def _min_submitted(project_id: str, given: int | None) -> int:
+    if given is not None:
+        return given
+    from signalops_assets.config import ReviewConfig, load_project, project_config_path
+
+    if not project_config_path(project_id).is_file():  # a project known only to the database
+        return ReviewConfig().min_submitted
+    return load_project(project_id).review.min_submitted
+
+
 def push_project(
-    engine: Engine, project_id: str, settings: ArgillaSettings, dataset: str | None = None
+    engine: Engine,
+    project_id: str,
+    settings: ArgillaSettings,
+    dataset: str | None = None,
+    min_submitted: int | None = None,
 ) -> PushSummary:
+    """`min_submitted` (default: the project's `review.min_submitted`) applies when the
+    dataset is created."""
     return push_pairs(
         pairs_for_review(engine, project_id),
         api_url=settings.api_url,
         api_key=settings.api_key,
         workspace=settings.workspace,
         dataset=dataset or default_dataset_name(project_id),
+        min_submitted=_min_submitted(project_id, min_submitted),
     )
 
 
@@ -80,6 +98,8 @@ class SyncSummary:
     unchanged: int = 0
     stale: int = 0
     tied: int = 0
+    pending: int = 0  # fewer reviewers than min_submitted so far
+    dataset_missing: bool = False  # nothing pushed yet: the sync read nothing, changed nothing
 
 
 def _majority(verdicts: list[ReviewVerdict]) -> str | None:
@@ -89,9 +109,12 @@ def _majority(verdicts: list[ReviewVerdict]) -> str | None:
     return counts[0][0]
 
 
-def apply_verdicts(engine: Engine, project_id: str, verdicts: list[ReviewVerdict]) -> SyncSummary:
+def apply_verdicts(
+    engine: Engine, project_id: str, verdicts: list[ReviewVerdict], min_submitted: int = 1
+) -> SyncSummary:
     """keep → as exported; swap → chosen and rejected exchanged; discard → filtered with
-    reason `reviewer`. Several reviewers: the majority decides; a tie changes nothing."""
+    reason `reviewer`. Several reviewers: the majority decides once `min_submitted` have
+    answered (fewer: pending); a tie changes nothing."""
     summary = SyncSummary(verdicts_read=len(verdicts))
     by_pair: dict[int, list[ReviewVerdict]] = {}
     for verdict in verdicts:
@@ -107,6 +130,9 @@ def apply_verdicts(engine: Engine, project_id: str, verdicts: list[ReviewVerdict
             group = [v for v in group if not v.record_id or v.record_id == current]
             if not group:
                 summary.stale += 1  # verdicts on text that has since changed
+                continue
+            if len(group) < min_submitted:
+                summary.pending += 1
                 continue
             decision = _majority(group)
             if decision is None:
@@ -136,12 +162,19 @@ def _apply(pair: PreferencePair, decision: str) -> bool:
 
 
 def sync_project(
-    engine: Engine, project_id: str, settings: ArgillaSettings, dataset: str | None = None
+    engine: Engine,
+    project_id: str,
+    settings: ArgillaSettings,
+    dataset: str | None = None,
+    min_submitted: int | None = None,
 ) -> SyncSummary:
-    verdicts = fetch_verdicts(
-        api_url=settings.api_url,
-        api_key=settings.api_key,
-        workspace=settings.workspace,
-        dataset=dataset or default_dataset_name(project_id),
-    )
-    return apply_verdicts(engine, project_id, verdicts)
+    try:
+        verdicts = fetch_verdicts(
+            api_url=settings.api_url,
+            api_key=settings.api_key,
+            workspace=settings.workspace,
+            dataset=dataset or default_dataset_name(project_id),
+        )
+    except ArgillaDatasetMissing:
+        return SyncSummary(dataset_missing=True)
+    return apply_verdicts(engine, project_id, verdicts, _min_submitted(project_id, min_submitted))

@@ -60,6 +60,8 @@ class DraftResult:
     model_id: str
     error: str | None = None
     cost_usd: float | None = None
+    trace_id: str | None = None  # Langfuse trace and generation of the call (tracing on)
+    observation_id: str | None = None
 
 
 class DraftGenerator(Protocol):
@@ -103,6 +105,8 @@ class LLMDraftGenerator:
             error = response.error or (None if text else "empty draft")
             span.update(output={"chars": len(text), "error": error})
         return DraftResult(
+            trace_id=span.trace_id,
+            observation_id=span.generation_id,
             post_id=post.post_id,
             prompt=json.dumps([dict(m) for m in request.messages], ensure_ascii=False),
             text=text,
@@ -212,6 +216,8 @@ def draft_pending(
                         "status": "pending",
                         "created_at": now,
                         "updated_at": now,
+                        "trace_id": result.trace_id,
+                        "observation_id": result.observation_id,
                     }
                 )
             with session_scope(engine) as session:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Draft, DraftEvent, utcnow
 from signalops_assets.errors import InvalidTransitionError, NotFoundError, SignalOpsError
+from signalops_assets.preferences.review_scores import score_review
 
 STATUSES = ("pending", "approved", "edited", "rejected", "sent")
 # new status -> the statuses it may be reached from
@@ -93,6 +94,8 @@ def _transition(
     session.add(event)
     session.flush()
     session.refresh(draft)
+    corrected = (detail or {}).get("text") or (detail or {}).get("better_text")
+    score_review(session, draft, new_status, corrected)
     return Transition(draft, event)
 
 

@@ -5,7 +5,13 @@ Standard library HTTP server on 127.0.0.1 (random port). It accepts what the Lan
 * ``POST /api/public/otel/v1/traces`` with ``application/x-protobuf`` (optionally gzip/deflate
   encoded) or ``application/json`` bodies, decoded as ``ExportTraceServiceRequest``; Basic auth
   must match the receiver's public/secret key pair or the request gets 401 and is not decoded;
-* any other method and path (scores go to ``POST /api/public/scores``): ``200 {}``.
+* ``POST /api/public/scores`` (the SDK's score batches: a JSON list), same Basic auth; each
+  score is stored by its ``id`` the way Langfuse does it: a score sent again with the same id
+  replaces the earlier one (``.scores()``), while ``.sent_scores()`` keeps every one sent;
+* the SDK's dataset endpoints, same auth: ``POST /api/public/v2/datasets`` (upsert by name),
+  ``GET /api/public/v2/datasets/{name}``, ``POST /api/public/dataset-items`` (upsert by id:
+  an item sent again replaces the earlier one); ``.datasets()`` and ``.dataset_items(name)``;
+* any other method and path: ``200 {}``.
 
 Every request is recorded (``.requests``) so a test can also assert that *nothing* was sent.
 Decoded spans are plain dicts (``.spans()``)::
@@ -40,6 +46,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 TRACES_PATH = "/api/public/otel/v1/traces"
+SCORES_PATH = "/api/public/scores"
+DATASETS_PATH = "/api/public/v2/datasets"
+DATASET_ITEMS_PATH = "/api/public/dataset-items"
+_NOW = "2026-12-01T00:00:00.000Z"
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,10 @@ class OTLPReceiver:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._spans: list[dict[str, Any]] = []
+        self._sent_scores: list[dict[str, Any]] = []
+        self._scores: dict[str, dict[str, Any]] = {}
+        self._datasets: dict[str, dict[str, Any]] = {}
+        self._items: dict[str, dict[str, Any]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -173,6 +187,61 @@ class OTLPReceiver:
         assert len(found) == 1, f"expected one span {name!r}, got {len(found)}: {self.names()}"
         return found[0]
 
+    def sent_scores(self) -> list[dict[str, Any]]:
+        """Every score received, in order, duplicates included."""
+        with self._lock:
+            return list(self._sent_scores)
+
+    def scores(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The scores as Langfuse would hold them: one per id, the last one sent."""
+        with self._lock:
+            return [s for s in self._scores.values() if name is None or s["name"] == name]
+
+    def datasets(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return dict(self._datasets)
+
+    def dataset_items(self, dataset: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [i for i in self._items.values() if i["datasetName"] == dataset]
+
+    def _dataset_call(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        with self._lock:
+            if method == "POST" and path == DATASETS_PATH:
+                old = self._datasets.get(body["name"], {})
+                dataset = {
+                    "id": old.get("id", f"ds-{len(self._datasets) + 1}"),
+                    "projectId": "fake-project",
+                    "createdAt": _NOW,
+                    "updatedAt": _NOW,
+                    **{k: v for k, v in body.items() if v is not None},
+                    "metadata": body.get("metadata"),
+                }
+                self._datasets[body["name"]] = dataset
+                return 200, dataset
+            if method == "GET" and path.startswith(DATASETS_PATH + "/"):
+                from urllib.parse import unquote
+
+                found = self._datasets.get(unquote(path[len(DATASETS_PATH) + 1 :]))
+                return (200, found) if found else (404, {"message": "dataset not found"})
+            if method == "POST" and path == DATASET_ITEMS_PATH:
+                dataset = self._datasets.get(body.get("datasetName", ""))
+                if dataset is None or not body.get("id"):
+                    return 404, {"message": "dataset not found"}
+                item = {
+                    "status": "ACTIVE",
+                    "createdAt": _NOW,
+                    "updatedAt": _NOW,
+                    "metadata": None,
+                    "input": None,
+                    "mediaReferences": [],
+                    **{k: v for k, v in body.items() if v is not None},
+                    "datasetId": dataset["id"],
+                }
+                self._items[str(body["id"])] = item
+                return 200, item
+        return 404, {"message": "not found"}
+
     def names(self) -> list[str]:
         return [s["name"] for s in self.spans()]
 
@@ -180,6 +249,10 @@ class OTLPReceiver:
         with self._lock:
             self._requests.clear()
             self._spans.clear()
+            self._sent_scores.clear()
+            self._scores.clear()
+            self._datasets.clear()
+            self._items.clear()
 
     # -- called by the handler ---------------------------------------------------------------
 
@@ -187,6 +260,13 @@ class OTLPReceiver:
         with self._lock:
             self._requests.append(request)
             self._spans.extend(spans)
+
+    def _record_scores(self, request: RecordedRequest, scores: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._requests.append(request)
+            self._sent_scores.extend(scores)
+            for score in scores:
+                self._scores[str(score["id"])] = score
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -235,7 +315,22 @@ def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
                 raw_body=raw,
                 authorized=authorized,
             )
-            if path != TRACES_PATH or self.command != "POST":
+            if path == SCORES_PATH and self.command == "POST" and authorized:
+                body_json = json.loads(body or b"[]")
+                scores = body_json if isinstance(body_json, list) else [body_json]
+                if not all(isinstance(s, dict) and s.get("id") and s.get("name") for s in scores):
+                    receiver._record(request, [])
+                    self._reply(400, b'{"message": "invalid score"}', "application/json")
+                    return
+                receiver._record_scores(request, scores)
+                self._reply(200, b"{}", "application/json")
+            elif path.startswith((DATASETS_PATH, DATASET_ITEMS_PATH)) and authorized:
+                receiver._record(request, [])
+                status, answer = receiver._dataset_call(
+                    self.command, path, json.loads(body) if body else None
+                )
+                self._reply(status, json.dumps(answer).encode(), "application/json")
+            elif path not in (TRACES_PATH, SCORES_PATH) or self.command != "POST":
                 receiver._record(request, [])
                 self._reply(200, b"{}", "application/json")
             elif not authorized:

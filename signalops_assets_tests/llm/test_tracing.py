@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,11 @@ def test_trace_context_puts_tags_session_and_run_id_on_every_span(
         assert a["session.id"] == "exp-7"
         assert as_json(a["langfuse.trace.metadata.dagster_run_id"]) == "dagster-run-1"
         assert as_json(a["langfuse.trace.metadata.k"]) == "v"
+    with trace_context(metadata={"project": "spectra"}), tracer.span("cli_judge"):
+        pass  # no run: the session is the project's UTC day
+    tracer.flush()
+    today = datetime.now(UTC).date().isoformat()
+    assert attrs(receiver.span("cli_judge"))["session.id"] == f"spectra-{today}"
     for name in ("generate_draft", "draft_call"):
         a = attrs(receiver.span(name))
         assert a["langfuse.trace.tags"] == ["drafts"] and a["session.id"] == "sess-2"

@@ -21,7 +21,7 @@ from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 SECRET = "sk-provider-secret-never-in-traces"
 
 
-def test_ab_judgments_are_traced_with_tags_session_and_run_id(
+def test_ab_judgments_are_traced_with_tags_run_session_and_experiment_metadata(
     sqlite_engine: Engine,
     isolated_env: Path,
     fake_llm: FakeOpenAIServer,
@@ -70,8 +70,13 @@ def test_ab_judgments_are_traced_with_tags_session_and_run_id(
         tags = set(attrs["langfuse.trace.tags"])
         assert {"ab-test", "experiment:exp-trace"} <= tags
         arms |= {t for t in tags if t.startswith("arm:")}
-        assert attrs["session.id"] == "exp-trace"
+        # One session per Dagster run; experiment and arm are filterable trace metadata too.
+        assert attrs["session.id"] == result.run_id
         assert json.loads(attrs["langfuse.trace.metadata.dagster_run_id"]) == result.run_id
+        assert json.loads(attrs["langfuse.trace.metadata.experiment_id"]) == "exp-trace"
+        assert json.loads(attrs["langfuse.trace.metadata.project"]) == "spectra"
+        arm = json.loads(attrs["langfuse.trace.metadata.arm"])
+        assert f"arm:{arm}" in tags
     assert arms == {"arm:primary", "arm:canary"}
     generations = [
         s

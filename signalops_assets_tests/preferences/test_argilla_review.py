@@ -140,14 +140,17 @@ def test_resolve_verdict(
     assert resolve_verdict(label, ranking, side) == expected
 
 
-def test_push_mixed_projects_needs_dataset_and_empty_push_sends_nothing(
+def test_push_mixed_projects_needs_dataset_and_empty_push_only_creates_the_dataset(
     fake_argilla: FakeArgillaServer,
 ) -> None:
     with pytest.raises(ValueError, match="several projects"):
         push(fake_argilla, [make_pair(1), make_pair(2, project="other")])
-    summary = push(fake_argilla, [], dataset=DATASET)
+    summary = push(fake_argilla, [])  # no pairs and no dataset name: nothing to address
     assert summary.pushed == 0 and not summary.created_dataset
     assert fake_argilla.requests == []
+    summary = push(fake_argilla, [], dataset=DATASET)  # a fresh project: the dataset exists
+    assert summary.pushed == 0 and summary.created_dataset
+    assert fake_argilla.dataset(DATASET) is not None and fake_argilla.record_count(DATASET) == 0
 
 
 # -- against the fake server -------------------------------------------------------------------

@@ -94,3 +94,26 @@ def test_push_sync_swap_discard_and_idempotence(
     assert not again.applied and again.unchanged == 3
     push_project(engine, "p", settings)
     assert fake_argilla.record_count(dataset) == 3
+
+
+def test_min_submitted_reviewers_complete_a_record_and_their_majority_decides(
+    engine: Engine, fake_argilla: FakeArgillaServer
+) -> None:
+    settings = ArgillaSettings(fake_argilla.url, fake_argilla.api_key)
+    pair_id = seed_pairs(engine, 1)[0]
+    push_project(engine, "p", settings, min_submitted=3)
+    dataset = default_dataset_name("p")
+    assert fake_argilla.dataset(dataset)["distribution"]["min_submitted"] == 3  # type: ignore[index]
+    record = record_id_for(pairs_for_review(engine, "p")[0])
+    fake_argilla.add_response(dataset, record, {"verdict": "swap"}, username="r1")
+    fake_argilla.add_response(dataset, record, {"verdict": "discard"}, username="r2")
+    two = sync_project(engine, "p", settings, min_submitted=3)
+    assert (two.pending, sum(two.applied.values())) == (1, 0)  # two of three: nothing yet
+    assert fake_argilla.records(dataset)[0]["status"] == "pending"
+    fake_argilla.add_response(dataset, record, {"verdict": "swap"}, username="r3")
+    assert fake_argilla.records(dataset)[0]["status"] == "completed"
+    three = sync_project(engine, "p", settings, min_submitted=3)
+    assert dict(three.applied) == {"swap": 1} and three.pending == 0
+    with session_scope(engine) as session:
+        pair = session.get(PreferencePair, pair_id)
+        assert pair is not None and (pair.chosen, pair.review_verdict) == ("generated 0", "swap")

@@ -1,0 +1,78 @@
+"""The held-out human-labelled posts as a Langfuse dataset, for offline evaluation of judges.
+
+A post is held out when a hash of (project, platform id) falls below `eval_fraction`: stable
+across runs and databases, and never decided by row order, so a post never moves between the
+training and the evaluation side as labels accumulate. Each held-out labelled post becomes one
+item of `<project>-judge-eval` (id derived from project + platform id, so mirroring again
+updates instead of duplicating): input = the post (author and text), expected_output =
+`{"label": <human label>}`, metadata = project, post_id, platform_id. Tracing off: nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from signalops_assets.db.models import Post
+from signalops_assets.db.session import session_scope
+from signalops_assets.errors import SignalOpsError
+from signalops_assets.llm.tracing import Tracer, get_tracer, scrub
+
+DEFAULT_EVAL_FRACTION = 0.2
+_ITEM_NAMESPACE = uuid.UUID("0b7d8c4e-2a61-4f3b-9e15-7c9a4d2b6e80")
+
+
+def eval_dataset_name(project_id: str) -> str:
+    return f"{project_id}-judge-eval"
+
+
+def is_held_out(project_id: str, platform_id: str, fraction: float) -> bool:
+    digest = hashlib.sha256(f"eval-split:{project_id}:{platform_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def eval_items(engine: Engine, project_id: str, fraction: float) -> list[dict[str, Any]]:
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Post.id, Post.platform_id, Post.author, Post.text, Post.human_label)
+            .where(Post.project_id == project_id, Post.human_label.is_not(None))
+            .order_by(Post.id)
+        ).all()
+    return [
+        {
+            "id": str(uuid.uuid5(_ITEM_NAMESPACE, f"{project_id}:{platform_id}")),
+            "input": {"author": author, "text": text},
+            "expected_output": {"label": label},
+            "metadata": {"project": project_id, "post_id": post_id, "platform_id": platform_id},
+        }
+        for post_id, platform_id, author, text, label in rows
+        if is_held_out(project_id, platform_id, fraction)
+    ]
+
+
+def mirror_eval_dataset(
+    engine: Engine,
+    project_id: str,
+    fraction: float = DEFAULT_EVAL_FRACTION,
+    tracer: Tracer | None = None,
+) -> int:
+    """Items sent to Langfuse (0 when tracing is off: nothing is read or sent)."""
+    tracer = tracer or get_tracer()
+    if not tracer.enabled:
+        return 0
+    items = eval_items(engine, project_id, fraction)
+    name = eval_dataset_name(project_id)
+    try:
+        sent = tracer.upsert_dataset(
+            name,
+            f"Held-out human-labelled posts of {project_id} (expected_output = the human label)",
+            items,
+        )
+    except Exception as exc:  # the SDK's HTTP and validation errors: one line, no secrets
+        detail = scrub(" ".join(str(exc).split()))[:200]
+        raise SignalOpsError(f"Langfuse dataset {name}: {type(exc).__name__}: {detail}") from None
+    tracer.flush()
+    return sent

@@ -1,0 +1,79 @@
+"""The one reader of the Argilla settings, shared by the `argilla_dataset` asset and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from signalops_assets.errors import SignalOpsError
+from signalops_assets.preferences import argilla_client as adapter
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WORKSPACE: Final = "argilla"
+ENV_API_URL: Final = "ARGILLA_API_URL"
+ENV_API_KEY: Final = "ARGILLA_API_KEY"
+ENV_WORKSPACE: Final = "ARGILLA_WORKSPACE"
+
+
+@dataclass(frozen=True)
+class ArgillaSettings:
+    """Where the review server is. ``repr``/``str`` never show the key."""
+
+    api_url: str
+    api_key: str
+    workspace: str = DEFAULT_WORKSPACE
+
+    def __repr__(self) -> str:
+        return (
+            f"ArgillaSettings(api_url={adapter.display_url(self.api_url)!r}, api_key='***', "
+            f"workspace={self.workspace!r})"
+        )
+
+    __str__ = __repr__
+
+
+def argilla_settings(
+    *,
+    url: str | None = None,
+    workspace: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    required: bool = False,
+) -> ArgillaSettings | None:
+    """The one reader of the Argilla settings, for the asset and the CLI alike.
+
+    ``ARGILLA_API_URL`` (or ``url``) + ``ARGILLA_API_KEY`` (+ ``ARGILLA_WORKSPACE`` or
+    ``workspace``). The key only ever comes from the environment, so it never lands in shell
+    history or Dagster config. Not configured: None, or with ``required`` a one-line
+    SignalOpsError naming what is missing. Only one of the two set is a misconfiguration:
+    without ``required`` it is logged as a warning (naming the variable, never its value) and
+    None is returned, so a code location still loads.
+    """
+    api_url = (url or environ.get(ENV_API_URL) or "").strip().rstrip("/")
+    key = (environ.get(ENV_API_KEY) or "").strip()
+    if not api_url or not key:
+        if required:
+            missing = (
+                f"set {ENV_API_URL} or pass --argilla-url" if not api_url else f"set {ENV_API_KEY}"
+            )
+            raise SignalOpsError(f"Argilla not configured: {missing}")
+        if api_url or key:
+            missing = ENV_API_URL if not api_url else ENV_API_KEY
+            logger.warning(
+                "Argilla review disabled: %s is set but %s is not", _other(missing), missing
+            )
+        return None
+    ws = (workspace or environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
+    return ArgillaSettings(api_url=api_url, api_key=key, workspace=ws)
+
+
+def argilla_settings_from_env(environ: Mapping[str, str] = os.environ) -> ArgillaSettings | None:
+    """`argilla_settings` from the environment alone; None when not (fully) configured."""
+    return argilla_settings(environ=environ)
+
+
+def _other(name: str) -> str:
+    return ENV_API_KEY if name == ENV_API_URL else ENV_API_URL
