@@ -43,7 +43,7 @@ def ab_results(
                 cost += arm.cost_usd
             counts = ", ".join(f"{a.arm}={a.judgments}" for a in arms.values()) or "none"
             context.log.info(f"{experiment_id} ({experiment.status}): {counts}")
-    headline = {
+    headline: dict[str, Any] = {
         "experiments": MetadataValue.int(len(experiment_ids)),
         "judgments": MetadataValue.int(totals["judgments"]),
         "errors": MetadataValue.int(totals["errors"]),
