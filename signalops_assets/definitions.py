@@ -6,7 +6,10 @@ from signalops_assets.experiments.analysis_assets import (
     experiment_analysis,
     experiment_analysis_job,
     experiment_srm_check,
+    judge_promotion,
     nightly_experiment_analysis,
+    promote_judge_job,
+    promotion_sensor,
 )
 from signalops_assets.experiments.assets import ab_results
 from signalops_assets.fine_tuning.assets import (
@@ -38,6 +41,7 @@ defs = Definitions(
         judged_posts_asset,
         ab_results,
         experiment_analysis,
+        judge_promotion,
         drafts,
         preference_pairs,
         dpo_jsonl,
@@ -47,8 +51,8 @@ defs = Definitions(
         candidate_experiment,
     ],
     asset_checks=[experiment_srm_check, dpo_jsonl_valid, candidate_offline_gate],
-    jobs=[judging_job, experiment_analysis_job, dpo_export_job, fine_tune_job],
-    sensors=[draft_edits_sensor],
+    jobs=[judging_job, experiment_analysis_job, dpo_export_job, fine_tune_job, promote_judge_job],
+    sensors=[draft_edits_sensor, promotion_sensor],
     schedules=[nightly_experiment_analysis],
     resources=default_resources(),
     # None (Dagster's multiprocess default) unless SIGNALOPS_EXECUTOR=celery.

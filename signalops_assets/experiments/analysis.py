@@ -139,6 +139,10 @@ def project_experiment_config(project_id: str) -> ExperimentConfig:
         return ExperimentConfig()
 
 
+def project_auto_promote(project_id: str) -> bool:
+    return project_experiment_config(project_id).auto_promote
+
+
 def _previous(session: Session, experiment_id: str) -> ExperimentAnalysis | None:
     return session.scalar(
         select(ExperimentAnalysis)

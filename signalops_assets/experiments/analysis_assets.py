@@ -12,10 +12,14 @@ from dagster import (
     DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
+    RunRequest,
     ScheduleDefinition,
+    SensorEvaluationContext,
+    SensorResult,
     asset,
     asset_check,
     define_asset_job,
+    sensor,
 )
 
 from signalops_assets.resources import DatabaseResource
@@ -108,3 +112,42 @@ nightly_experiment_analysis = ScheduleDefinition(
     default_status=DefaultScheduleStatus.STOPPED,
     description="Nightly experiment analysis (SIGNALOPS_ANALYSIS_CRON, default 02:00 UTC).",
 )
+
+
+@asset(deps=[experiment_analysis], group_name="experiments", kinds={"python"})
+def judge_promotion(
+    context: AssetExecutionContext, database: DatabaseResource
+) -> MaterializeResult[None]:
+    """Experiments whose verdict is promote_canary: promoted when `experiments.auto_promote`
+    is true (at most once), otherwise reported here as a recommendation."""
+    from signalops_assets.experiments.promotion import apply_promotions
+
+    outcomes = apply_promotions(database.engine())
+    metadata: dict[str, MetadataValue[Any]] = {
+        "promoted": MetadataValue.int(sum(o.promoted for o in outcomes)),
+        "recommended": MetadataValue.int(sum(not o.promoted for o in outcomes)),
+    }
+    for outcome in outcomes:
+        metadata[outcome.experiment_id] = MetadataValue.text(outcome.detail)
+        context.log.info(f"{outcome.experiment_id}: {outcome.detail}")
+    return MaterializeResult(metadata=metadata)
+
+
+promote_judge_job = define_asset_job(
+    "promote_judge_job",
+    selection=AssetSelection.assets(judge_promotion),
+    description="Promote (auto_promote) or recommend canaries whose verdict is promote_canary.",
+)
+
+
+@sensor(job=promote_judge_job, minimum_interval_seconds=60)
+def promotion_sensor(context: SensorEvaluationContext, database: DatabaseResource) -> SensorResult:
+    """After each analysis: one promote_judge_job run per (experiment, look) that reached
+    promote_canary; the run key makes a re-tick request nothing twice."""
+    from signalops_assets.experiments.promotion import promotion_candidates
+
+    requests = [
+        RunRequest(run_key=f"{experiment_id}:{look}", tags={"experiment_id": experiment_id})
+        for experiment_id, _, _, look in promotion_candidates(database.engine())
+    ]
+    return SensorResult(run_requests=requests)

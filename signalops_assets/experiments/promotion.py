@@ -1,0 +1,87 @@
+"""Promotion by evidence: experiments whose latest analysis says promote_canary (guardrails
+included) are promoted when the project sets `experiments.auto_promote: true`, and only
+reported otherwise. Promotion is a compare-and-set stop, so it happens at most once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select
+
+from signalops_assets.db.models import ABExperiment, ExperimentAnalysis
+from signalops_assets.db.session import session_scope
+from signalops_assets.errors import SignalOpsError
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    experiment_id: str
+    project_id: str
+    canary_model: str
+    look: int
+    promoted: bool
+    detail: str
+
+
+def promotion_candidates(engine: Engine) -> list[tuple[str, str, str, int]]:
+    """(experiment, project, canary, look) of active experiments whose latest analysis
+    verdict is promote_canary."""
+    latest = (
+        select(ExperimentAnalysis.experiment_id, func.max(ExperimentAnalysis.look).label("look"))
+        .group_by(ExperimentAnalysis.experiment_id)
+        .subquery()
+    )
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                ABExperiment.experiment_id,
+                ABExperiment.project_id,
+                ABExperiment.canary_model,
+                ExperimentAnalysis.look,
+            )
+            .join(latest, latest.c.experiment_id == ABExperiment.experiment_id)
+            .join(
+                ExperimentAnalysis,
+                (ExperimentAnalysis.experiment_id == latest.c.experiment_id)
+                & (ExperimentAnalysis.look == latest.c.look),
+            )
+            .where(
+                ABExperiment.status == "active",
+                ExperimentAnalysis.verdict == "promote_canary",
+            )
+            .order_by(ABExperiment.experiment_id)
+        ).all()
+    return [(e, p, c, int(look)) for e, p, c, look in rows]
+
+
+def apply_promotions(engine: Engine) -> list[PromotionOutcome]:
+    from signalops_assets.experiments.analysis import project_auto_promote
+    from signalops_assets.experiments.service import stop_experiment
+
+    outcomes = []
+    for experiment_id, project_id, canary, look in promotion_candidates(engine):
+        if not project_auto_promote(project_id):
+            outcomes.append(
+                PromotionOutcome(
+                    experiment_id,
+                    project_id,
+                    canary,
+                    look,
+                    False,
+                    "recommended: promote the canary (experiments.auto_promote is off; "
+                    f"signalops experiment stop {experiment_id} --promote)",
+                )
+            )
+            continue
+        try:
+            with session_scope(engine) as session:
+                stop_experiment(session, experiment_id, promote=True)
+        except SignalOpsError as exc:  # stopped meanwhile, or the verdict moved: not promoted
+            outcomes.append(
+                PromotionOutcome(experiment_id, project_id, canary, look, False, str(exc))
+            )
+            continue
+        outcomes.append(
+            PromotionOutcome(experiment_id, project_id, canary, look, True, f"promoted {canary}")
+        )
+    return outcomes
