@@ -14,11 +14,12 @@ if TYPE_CHECKING:
     from signalops_assets.preferences.argilla_review import ArgillaSettings
 
 
-def engine(migrate: bool = True) -> Engine:
+def engine(migrate: bool = True, create: bool = False) -> Engine:
+    """The app database; only `create` (signalops db upgrade) may create a new SQLite file."""
     from signalops_assets.db.migrate import ensure_schema
-    from signalops_assets.db.session import cached_engine, database_url
+    from signalops_assets.db.session import open_app_engine
 
-    eng = cached_engine(database_url())
+    eng = open_app_engine(create=create)
     if migrate:
         ensure_schema(eng)
     return eng
@@ -31,6 +32,12 @@ def project(project_id: str) -> ProjectConfig:
 
 
 F = TypeVar("F", bound=Callable[..., object])
+
+# Row ids as the database can hold them on both backends (validation.MAX_ID), checked by
+# click before anything opens the database.
+ROW_ID = click.IntRange(1, 2**31 - 1)
+COUNT = click.IntRange(0, 2**31 - 1)
+LIMIT = click.IntRange(1, 1_000_000)
 
 
 def argilla_options(fn: F) -> F:

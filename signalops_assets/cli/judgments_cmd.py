@@ -13,7 +13,7 @@ def judgments() -> None:
 
 
 @judgments.command("label")
-@click.argument("judgment_id", type=int)
+@click.argument("judgment_id", type=common.ROW_ID)
 @click.argument("label", type=click.Choice(["relevant", "irrelevant", "maybe"]))
 def label(judgment_id: int, label: str) -> None:
     """Set the human label of a judgment (and of its post, for every judge)."""

@@ -17,6 +17,7 @@ from signalops_assets.cli import (
     model_cmd,
     posts_cmd,
     preferences_cmd,
+    project_cmd,
 )
 
 
@@ -34,6 +35,13 @@ class SignalOpsGroup(click.Group):
             ctx.exit(2)
         except SignalOpsError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except click.ClickException as exc:  # e.g. click.edit's "editor failed": exit 2 too
+            click.echo(f"error: {exc.format_message()}", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a file that cannot be read or written: one line naming it
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(2)
         except Exception as exc:  # database unreachable and the like: still one line
             if type(exc).__module__.startswith("sqlalchemy"):
@@ -57,6 +65,7 @@ cli.add_command(experiment_cmd.experiment)
 cli.add_command(drafts_cmd.drafts)
 cli.add_command(preferences_cmd.preferences)
 cli.add_command(export_cmd.export)
+cli.add_command(project_cmd.project)
 
 
 def main() -> None:
