@@ -7,10 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from signalops_assets.errors import ConfigError
+from signalops_assets.errors import ConfigError, SignalOpsError
 from signalops_assets.settings import PROJECT_ID_PATTERN, settings
+from signalops_assets.validation import check_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +30,9 @@ def projects_dir() -> Path:
 class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    judge_model: str = "local/keyword-judge"
-    draft_model: str = "local/template-drafter"
+    # Model ids are stored in String(200) columns (judgments.model_id, drafts.model_id).
+    judge_model: str = Field("local/keyword-judge", min_length=1, max_length=200)
+    draft_model: str = Field("local/template-drafter", min_length=1, max_length=200)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(400, gt=0)
     fallback_models: list[str] = Field(default_factory=list)
@@ -70,7 +79,7 @@ class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project_id: str = Field(pattern=PROJECT_ID_PATTERN)
-    name: str
+    name: str = Field(max_length=200)  # projects.name is String(200)
     description: str = ""
     relevance_prompt: str
     positive_signals: list[str] = Field(default_factory=list)
@@ -79,6 +88,17 @@ class ProjectConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     experiments: ExperimentConfig = Field(default_factory=ExperimentConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> ProjectConfig:
+        # The same NUL / unpaired-surrogate check the importers apply, so a config string the
+        # database or the provider would choke on fails here, naming its field.
+        for name in ("name", "description", "relevance_prompt", "persona"):
+            try:
+                check_text(getattr(self, name), name)
+            except SignalOpsError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("llm", mode="before")
     @classmethod

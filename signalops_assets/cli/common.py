@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from signalops_assets.preferences.argilla_review import ArgillaSettings
 
 
+def one_line(message: object) -> str:
+    """The message with every control or separator character (newline, U+001E, U+2028, ...)
+    escaped: a path or value echoed from user input can never break the one-line promise."""
+    text = str(message)
+    return "".join(
+        ch if ch == " " or ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text
+    )
+
+
 def engine(migrate: bool = True, create: bool = False) -> Engine:
     """The app database; only `create` (signalops db upgrade) may create a new SQLite file."""
     from signalops_assets.db.migrate import ensure_schema
