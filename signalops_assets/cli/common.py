@@ -45,7 +45,7 @@ F = TypeVar("F", bound=Callable[..., object])
 # Row ids as the database can hold them on both backends (validation.MAX_ID), checked by
 # click before anything opens the database.
 ROW_ID = click.IntRange(1, 2**31 - 1)
-COUNT = click.IntRange(0, 2**31 - 1)
+COUNT = click.IntRange(max=2**31 - 1)  # the lower bound is the registry's own check
 LIMIT = click.IntRange(1, 1_000_000)
 
 
