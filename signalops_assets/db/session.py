@@ -13,11 +13,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from signalops_assets.db import guards
 from signalops_assets.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "data" / "signalops.db"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+guards.install()  # every session checks lengths, NUL and encodings before it writes
 
 
 def database_url(explicit: str | None = None) -> str:

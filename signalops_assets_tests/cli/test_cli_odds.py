@@ -105,3 +105,13 @@ def test_project_reset_judge(engine: Engine, spectra: ProjectConfig) -> None:
     again = invoke("project", "reset-judge", "spectra")
     assert again.output == "project spectra: no judge override set (judge local/keyword-judge)\n"
     one_line_error(invoke("project", "reset-judge", "ghost"), "not found")
+
+
+def test_orm_writes_refuse_what_postgresql_would_on_both_backends(engine: Engine) -> None:
+    """A model id over its String(200) column, a NUL or a non-UTF-8 argument: the same one line
+    on SQLite (which would store them) and PostgreSQL (which would raise mid-write)."""
+    register = ["model", "register", "--provider", "openai", "--type", "judge", "--model-id"]
+    one_line_error(invoke(*register, "m" * 201), "model_registry.model_id is longer than 200")
+    one_line_error(invoke(*register, "a\x00b"), "contains a NUL character")
+    one_line_error(invoke(*register, "caf\udce9"), "is not valid UTF-8 (byte 0xe9")
+    assert invoke("model", "list").output == "no models registered\n"
