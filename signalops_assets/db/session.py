@@ -135,6 +135,8 @@ def make_engine(url: str | None = None) -> Engine:
         ) from None
     except ConfigError:
         raise
+    except (ValueError, TypeError) as exc:  # a URL option of the wrong type: ?timeout=x
+        raise ConfigError(f"database URL {redact_url(url)!r}: {exc}") from None
     except Exception as exc:  # sqlalchemy's NoSuchModuleError, ArgumentError and the like
         if not type(exc).__module__.startswith("sqlalchemy"):
             raise

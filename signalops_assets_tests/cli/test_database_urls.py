@@ -44,6 +44,14 @@ def test_bad_urls_are_one_line(monkeypatch: pytest.MonkeyPatch, url: str, fragme
         one_line_error(invoke(*args), fragment)
 
 
+def test_url_option_of_the_wrong_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the long fuzz run: pysqlite's own coercion raised a bare ValueError."""
+    (tmp_path / "x.db").write_bytes(b"")
+    monkeypatch.setenv("SIGNALOPS_DATABASE_URL", f"sqlite:///{tmp_path}/x.db?timeout=soon")
+    for args in (["model", "list"], ["db", "upgrade"]):
+        one_line_error(invoke(*args), "could not convert string to float")
+
+
 def test_sqlite_path_whose_directory_cannot_be_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
