@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-import os
+import difflib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from signalops_assets.errors import ConfigError
+from signalops_assets.errors import ConfigError, SignalOpsError
+from signalops_assets.settings import PROJECT_ID_PATTERN, settings
+from signalops_assets.validation import check_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def projects_dir() -> Path:
-    return Path(os.environ.get("SIGNALOPS_PROJECTS_DIR", REPO_ROOT / "data" / "projects"))
+    return settings().projects_dir
 
 
 class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    judge_model: str = "local/keyword-judge"
-    draft_model: str = "local/template-drafter"
+    # Model ids are stored in String(200) columns (judgments.model_id, drafts.model_id).
+    judge_model: str = Field("local/keyword-judge", min_length=1, max_length=200)
+    draft_model: str = Field("local/template-drafter", min_length=1, max_length=200)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(400, gt=0)
     fallback_models: list[str] = Field(default_factory=list)
@@ -116,8 +127,8 @@ class ReviewConfig(BaseModel):
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    project_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    name: str
+    project_id: str = Field(pattern=PROJECT_ID_PATTERN)
+    name: str = Field(max_length=200)  # projects.name is String(200)
     description: str = ""
     relevance_prompt: str
     positive_signals: list[str] = Field(default_factory=list)
@@ -129,29 +140,55 @@ class ProjectConfig(BaseModel):
     fine_tuning: FineTuningConfig = Field(default_factory=FineTuningConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
 
+    @model_validator(mode="after")
+    def _storable_text(self) -> ProjectConfig:
+        # The same NUL / unpaired-surrogate check the importers apply, so a config string the
+        # database or the provider would choke on fails here, naming its field.
+        for name in ("name", "description", "relevance_prompt", "persona"):
+            try:
+                check_text(getattr(self, name), name)
+            except SignalOpsError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
     @field_validator("llm", mode="before")
     @classmethod
     def _accept_legacy_llm(cls, value: Any) -> Any:
-        # Old files carried a free-form dict here; keep loading them, dropping unknown keys
-        # only when the dict is clearly legacy-shaped (has a legacy key).
+        # Old files carried a free-form dict here with other key names; map them. Any other key
+        # stays, so that LLMConfig rejects it by name: a typo (`temprature`) is never dropped.
         if isinstance(value, dict) and any(k in _LEGACY_LLM_KEYS for k in value):
-            known = set(LLMConfig.model_fields)
-            mapped: dict[str, Any] = {}
+            mapped: dict[Any, Any] = {}
             for key, val in value.items():
-                name = _LEGACY_LLM_KEYS.get(key, key)
-                if name in known:
-                    mapped[name] = (
-                        [val] if name == "fallback_models" and isinstance(val, str) else val
-                    )
+                name = _LEGACY_LLM_KEYS.get(key, key) if isinstance(key, str) else key
+                if name in mapped:
+                    raise ValueError(f"'{key}' and another key both set '{name}'")
+                mapped[name] = [val] if name == "fallback_models" and isinstance(val, str) else val
             return mapped
         return value
 
 
 def _first_error(path: Path, exc: ValidationError) -> str:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "<root>"
+    name = ".".join(str(p) for p in err["loc"]) or "<root>"
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: field '{field}': {err['msg']}{extra}"
+    message = " ".join(str(err["msg"]).split())[:200]
+    hint = ""
+    if err["type"] == "extra_forbidden" and len(err["loc"]) == 2 and err["loc"][0] == "llm":
+        close = difflib.get_close_matches(str(err["loc"][1]), list(LLMConfig.model_fields), 1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{path}: field '{name[:100]}': {message}{hint}{extra}"
+
+
+def _read_text(path: Path) -> str:
+    """UTF-8, with or without a BOM; anything else is refused naming the line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 at line {line} (byte 0x{data[exc.start]:02x})"
+        ) from None
 
 
 def load_project_config(path: Path) -> ProjectConfig:
@@ -161,17 +198,23 @@ def load_project_config(path: Path) -> ProjectConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: project config not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: invalid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_first_error(path, exc)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
 
 
 def project_config_path(project_id: str) -> Path:
@@ -190,7 +233,36 @@ def load_project(project_id: str) -> ProjectConfig:
 
 def configured_project_ids() -> list[str]:
     """SIGNALOPS_PROJECT (comma-separated) if set, else every YAML file in the projects dir."""
-    chosen = os.environ.get("SIGNALOPS_PROJECT", "").strip()
+    chosen = settings().projects
     if chosen:
-        return [p.strip() for p in chosen.split(",") if p.strip()]
+        return list(chosen)
     return sorted(p.stem for p in projects_dir().glob("*.yaml"))
+
+
+@dataclass
+class ConfiguredProjects:
+    """The configured projects that loaded, and one line per project that did not."""
+
+    loaded: list[ProjectConfig] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+
+    def failure(self) -> str | None:
+        """One line naming every broken project and why, or None when all loaded."""
+        if not self.broken:
+            return None
+        names = ", ".join(sorted(self.broken))
+        reasons = "; ".join(self.broken[p] for p in sorted(self.broken))
+        return f"{len(self.broken)} project(s) not processed ({names}): {reasons}"
+
+
+def load_configured_projects() -> ConfiguredProjects:
+    """Every configured project, loaded one by one: one project's broken file (or an unknown id
+    in SIGNALOPS_PROJECT) never keeps the others from being processed. Callers process
+    `loaded`, then fail (or warn) with `failure()`."""
+    result = ConfiguredProjects()
+    for project_id in configured_project_ids():
+        try:
+            result.loaded.append(load_project(project_id))
+        except ConfigError as exc:
+            result.broken[project_id] = str(exc)
+    return result

@@ -4,8 +4,6 @@
 `experiment_analysis_job` beside its schedule; this module holds the jobs with no other home.
 """
 
-import os
-
 from dagster import AssetSelection, ExecutorDefinition, define_asset_job
 
 JUDGING_ASSETS = ("judged_posts", "ab_results", "drafts")
@@ -23,10 +21,9 @@ def deployment_executor() -> ExecutorDefinition | None:
     """The executor for every job: Dagster's default (multiprocess) unless
     SIGNALOPS_EXECUTOR=celery, which runs each step as a Celery task (dagster-celery; configure
     it with deploy/dagster.celery.yaml as run config)."""
-    choice = os.environ.get(EXECUTOR_ENV, "").strip().lower()
-    if choice in {"", "default", "multiprocess"}:
-        return None
-    if choice == "celery":
+    from signalops_assets.settings import settings
+
+    if settings().executor == "celery":
         try:
             from dagster_celery import celery_executor  # type: ignore[import-not-found]
         except ImportError as exc:
@@ -36,4 +33,4 @@ def deployment_executor() -> ExecutorDefinition | None:
             ) from exc
         executor: ExecutorDefinition = celery_executor
         return executor
-    raise RuntimeError(f"{EXECUTOR_ENV}={choice!r}: expected 'celery' or unset")
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,11 @@ from sqlalchemy.orm import Session
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Post, Project
 from signalops_assets.errors import NotFoundError, SignalOpsError
+from signalops_assets.validation import check_json_strings, check_text, decoded_lines, loads_json
+
+# The String(n) columns of posts: checked here so both backends refuse the same rows.
+MAX_PLATFORM_ID = 200
+MAX_AUTHOR = 200
 
 
 def ensure_project(session: Session, cfg: ProjectConfig) -> Project:
@@ -36,6 +40,16 @@ def require_project(session: Session, project_id: str) -> Project:
     return project
 
 
+def reset_judge_override(session: Session, project_id: str) -> str | None:
+    """Clear the judge a promoted experiment set for the project (it goes back to its
+    configured `llm.judge_model`). Returns the override that was cleared, None if none was."""
+    project = require_project(session, project_id)
+    cleared = project.judge_model_override
+    project.judge_model_override = None
+    session.flush()
+    return cleared
+
+
 @dataclass
 class ImportReport:
     read: int = 0
@@ -47,8 +61,21 @@ class ImportReport:
 def _parse_time(value: Any) -> datetime:
     if not isinstance(value, str) or not value:
         raise ValueError("created_at must be an ISO-8601 string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # Stored in UTC: a far-future local time that overflows is refused here, not on read.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"created_at is not an ISO-8601 time: {value[:40]!r}") from None
+
+
+def _string(obj: dict[str, Any], key: str, max_chars: int | None = None) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"'{key}' must be a string")
+    return check_text(value, f"'{key}'", max_chars)
 
 
 def _row(project_id: str, obj: Any) -> dict[str, Any]:
@@ -57,16 +84,15 @@ def _row(project_id: str, obj: Any) -> dict[str, Any]:
     platform_id = obj.get("platform_id")
     if not isinstance(platform_id, str) or not platform_id.strip():
         raise ValueError("missing 'platform_id'")
-    text = obj.get("text", "")
-    if not isinstance(text, str):
-        raise ValueError("'text' must be a string")
+    check_text(platform_id.strip(), "'platform_id'", MAX_PLATFORM_ID)
     raw = obj.get("raw", {})
+    check_json_strings(raw, "'raw'")
     return {
         "project_id": project_id,
         "platform_id": platform_id.strip(),
-        "author": str(obj.get("author") or ""),
-        "author_bio": str(obj.get("author_bio") or obj.get("bio") or ""),
-        "text": text,
+        "author": _string(obj, "author", MAX_AUTHOR),
+        "author_bio": _string(obj, "author_bio") or _string(obj, "bio"),
+        "text": _string(obj, "text"),
         "created_at": _parse_time(obj.get("created_at")),
         "raw": raw if isinstance(raw, dict) else {"value": raw},
     }
@@ -89,24 +115,26 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 def import_posts(
     session: Session, project_id: str, path: Path, batch_size: int = 500
 ) -> ImportReport:
-    """Load JSONL posts; bad lines are reported by number and skipped, duplicates ignored."""
+    """Load JSONL posts (UTF-8, BOM accepted); bad lines (another encoding, bad JSON, a field
+    the database would refuse) are reported by number and skipped, duplicates ignored."""
     require_project(session, project_id)
     if not path.is_file():
         raise SignalOpsError(f"{path}: file not found")
     report, batch = ImportReport(), []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            report.read += 1
-            try:
-                batch.append(_row(project_id, json.loads(line)))
-            except (ValueError, TypeError) as exc:
-                report.bad_lines.append((line_no, str(exc).splitlines()[0][:200]))
-                continue
-            if len(batch) >= batch_size:
-                report.inserted += _insert_ignoring_duplicates(session, batch)
-                batch = []
+    for line_no, line, error in decoded_lines(path):
+        if line is not None and not line.strip():
+            continue
+        report.read += 1
+        try:
+            if line is None:
+                raise ValueError(error)
+            batch.append(_row(project_id, loads_json(line)))
+        except (ValueError, TypeError, SignalOpsError) as exc:
+            report.bad_lines.append((line_no, (str(exc).splitlines() or ["bad line"])[0][:200]))
+            continue
+        if len(batch) >= batch_size:
+            report.inserted += _insert_ignoring_duplicates(session, batch)
+            batch = []
     report.inserted += _insert_ignoring_duplicates(session, batch)
     report.duplicates = report.read - len(report.bad_lines) - report.inserted
     return report

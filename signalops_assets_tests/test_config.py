@@ -37,12 +37,51 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
 def test_legacy_free_form_llm_dict_still_loads(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        GOOD + "llm:\n  model: gpt-4o-mini\n  fallbacks: claude-sonnet-4-6\n"
-        "  vendor_note: anything\n",
+        GOOD + "llm:\n  model: gpt-4o-mini\n  fallbacks: claude-sonnet-4-6\n  temperature: 0.5\n",
     )
     cfg = load_project_config(path)
     assert cfg.llm.judge_model == "gpt-4o-mini"
     assert cfg.llm.fallback_models == ["claude-sonnet-4-6"]
+    assert cfg.llm.temperature == 0.5
+
+
+def test_typo_in_a_legacy_llm_dict_fails_naming_it(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "llm:\n  model: gpt-4o-mini\n  temprature: 0.9\n")
+    with pytest.raises(ConfigError) as info:
+        load_project_config(path)
+    message = str(info.value)
+    assert str(path) in message and "field 'llm.temprature'" in message
+    assert "did you mean 'temperature'?" in message and "\n" not in message
+
+
+def test_legacy_key_and_its_new_name_together_fail(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "llm:\n  model: a\n  judge_model: b\n")
+    with pytest.raises(ConfigError, match="field 'llm'"):
+        load_project_config(path)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "projects" / "demo.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_project_config(path).project_id == "demo"
+
+
+def test_non_utf8_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "projects" / "demo.yaml"
+    path.write_bytes(GOOD.encode() + b"persona: caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_project_config(path)
+    assert str(info.value) == f"{path}: not UTF-8 at line 6 (byte 0xe9)"
+    result = CliRunner().invoke(cli, ["project", "reset-judge", "demo"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "not UTF-8 at line 6" in result.output
+
+
+def test_deeply_nested_yaml_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "persona: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_project_config(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 from signalops_assets.db.models import Draft, Judgment
 from signalops_assets.db.session import session_scope
 from signalops_assets.jobs import EXECUTOR_ENV, deployment_executor
+from signalops_assets.settings import SettingsError
 
 
 def _job_keys(name: str) -> set[str]:
@@ -59,7 +60,7 @@ def test_default_executor_unless_celery_is_asked_for(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(EXECUTOR_ENV, "multiprocess")
     assert deployment_executor() is None
     monkeypatch.setenv(EXECUTOR_ENV, "ray")
-    with pytest.raises(RuntimeError, match="expected 'celery'"):
+    with pytest.raises(SettingsError, match="SIGNALOPS_EXECUTOR='ray'"):
         deployment_executor()
     monkeypatch.setenv(EXECUTOR_ENV, "celery")
     if importlib.util.find_spec("dagster_celery") is None:

@@ -14,11 +14,21 @@ if TYPE_CHECKING:
     from signalops_assets.preferences.argilla_settings import ArgillaSettings
 
 
-def engine(migrate: bool = True) -> Engine:
-    from signalops_assets.db.migrate import ensure_schema
-    from signalops_assets.db.session import cached_engine, database_url
+def one_line(message: object) -> str:
+    """The message with every control or separator character (newline, U+001E, U+2028, ...)
+    escaped: a path or value echoed from user input can never break the one-line promise."""
+    text = str(message)
+    return "".join(
+        ch if ch == " " or ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text
+    )
 
-    eng = cached_engine(database_url())
+
+def engine(migrate: bool = True, create: bool = False) -> Engine:
+    """The app database; only `create` (signalops db upgrade) may create a new SQLite file."""
+    from signalops_assets.db.migrate import ensure_schema
+    from signalops_assets.db.session import open_app_engine
+
+    eng = open_app_engine(create=create)
     if migrate:
         ensure_schema(eng)
     return eng
@@ -31,6 +41,12 @@ def project(project_id: str) -> ProjectConfig:
 
 
 F = TypeVar("F", bound=Callable[..., object])
+
+# Row ids as the database can hold them on both backends (validation.MAX_ID), checked by
+# click before anything opens the database.
+ROW_ID = click.IntRange(1, 2**31 - 1)
+COUNT = click.IntRange(max=2**31 - 1)  # the lower bound is the registry's own check
+LIMIT = click.IntRange(1, 1_000_000)
 
 
 def argilla_options(fn: F) -> F:

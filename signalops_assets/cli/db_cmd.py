@@ -17,6 +17,6 @@ def upgrade() -> None:
     from signalops_assets.db.migrate import upgrade as run_upgrade
     from signalops_assets.db.session import database_url, redact_url
 
-    eng = common.engine(migrate=False)
+    eng = common.engine(migrate=False, create=True)
     run_upgrade(eng)
     click.echo(f"database {redact_url(database_url())} at revision {current_revision(eng)}")

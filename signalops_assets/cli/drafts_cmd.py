@@ -33,13 +33,13 @@ def _preview(text: str | None, width: int = 60) -> str:
 
 @click.group()
 def drafts() -> None:
-    """Review drafted replies: list, show, approve, edit, reject."""
+    """Review drafted replies: list, show, approve, edit, reject, send."""
 
 
 @drafts.command("list")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status")
 @click.option("--project", "project_id", default=None, help="Only this project")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=common.LIMIT, default=200, show_default=True)
 def list_cmd(status: str | None, project_id: str | None, limit: int) -> None:
     """Drafts as a table, oldest first."""
     from signalops_assets.db.session import session_scope
@@ -65,7 +65,7 @@ def list_cmd(status: str | None, project_id: str | None, limit: int) -> None:
 
 
 @drafts.command("show")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.ROW_ID)
 def show(draft_id: int) -> None:
     """The post, the exact prompt, generated and final text, status and events."""
     from signalops_assets.db.session import session_scope
@@ -135,7 +135,7 @@ def _review(draft_id: int, collect: bool, change: Callable[[Session], Transition
 
 
 @drafts.command("approve")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.ROW_ID)
 @collect_option
 def approve_cmd(draft_id: int, collect_dpo: bool) -> None:
     """pending → approved (the generated text is sent as is; no DPO pair)."""
@@ -145,7 +145,7 @@ def approve_cmd(draft_id: int, collect_dpo: bool) -> None:
 
 
 @drafts.command("edit")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.ROW_ID)
 @click.option("--text", "new_text", default=None, help="The reviewer's reply text")
 @click.option("--editor", is_flag=True, help="Write the reply in $EDITOR")
 @collect_option
@@ -170,14 +170,17 @@ def _from_editor(draft_id: int) -> str:
     with session_scope(common.engine()) as session:
         draft = get_draft(session, draft_id)
         start = draft.text_final or draft.text_generated
-    edited = click.edit(start)
+    try:
+        edited = click.edit(start)
+    except click.ClickException as exc:  # the editor is missing or exited non-zero
+        raise SignalOpsError(f"--editor: {exc.format_message()}; nothing changed") from None
     if edited is None:
         raise SignalOpsError("editor closed without saving: nothing changed")
     return edited
 
 
 @drafts.command("reject")
-@click.argument("draft_id", type=int)
+@click.argument("draft_id", type=common.ROW_ID)
 @click.option("--better-text", default=None, help="A better reply: makes a DPO pair (reject)")
 @collect_option
 def reject_cmd(draft_id: int, better_text: str | None, collect_dpo: bool) -> None:
@@ -185,3 +188,12 @@ def reject_cmd(draft_id: int, better_text: str | None, collect_dpo: bool) -> Non
     from signalops_assets.preferences.review import reject
 
     _review(draft_id, collect_dpo, lambda s: reject(s, draft_id, better_text))
+
+
+@drafts.command("send")
+@click.argument("draft_id", type=common.ROW_ID)
+def send_cmd(draft_id: int) -> None:
+    """approved|edited → sent: the final text was posted (no DPO pair)."""
+    from signalops_assets.preferences.review import mark_sent
+
+    _review(draft_id, False, lambda s: mark_sent(s, draft_id))

@@ -13,7 +13,7 @@ def judgments() -> None:
 
 
 @judgments.command("label")
-@click.argument("judgment_id", type=int)
+@click.argument("judgment_id", type=common.ROW_ID)
 @click.argument("label", type=click.Choice(["relevant", "irrelevant", "maybe"]))
 def label(judgment_id: int, label: str) -> None:
     """Set the human label of a judgment (and of its post, for every judge)."""
@@ -37,7 +37,9 @@ def import_labels_cmd(file: Path, project_id: str | None) -> None:
     with session_scope(common.engine()) as session:
         report = import_labels(session, file, project_id)
     for line_no, message in report.bad_rows[:50]:
-        click.echo(f"{file}:{line_no}: skipped: {message}", err=True)
+        click.echo(common.one_line(f"{file}:{line_no}: skipped: {message}"), err=True)
+    if len(report.bad_rows) > 50:
+        click.echo(f"... and {len(report.bad_rows) - 50} more bad rows", err=True)
     click.echo(f"applied {report.applied} labels ({len(report.bad_rows)} bad rows)")
 
 

@@ -18,6 +18,7 @@ from signalops_assets.cli import (
     model_cmd,
     posts_cmd,
     preferences_cmd,
+    project_cmd,
 )
 
 
@@ -25,21 +26,30 @@ class SignalOpsGroup(click.Group):
     """Turns user-facing errors into one line on stderr and exit code 2, no traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from signalops_assets.cli.common import one_line
         from signalops_assets.errors import SignalOpsError
 
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # bad option or argument of a subcommand: one line too
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            click.echo(one_line(f"error: {exc.format_message()}{hint}"), err=True)
             ctx.exit(2)
         except SignalOpsError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(one_line(f"error: {exc}"), err=True)
+            ctx.exit(2)
+        except click.ClickException as exc:  # e.g. click.edit's "editor failed": exit 2 too
+            click.echo(one_line(f"error: {exc.format_message()}"), err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a file that cannot be read or written: one line naming it
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(one_line(f"error: {where}{exc.strerror or exc}"), err=True)
             ctx.exit(2)
         except Exception as exc:  # database unreachable and the like: still one line
             if type(exc).__module__.startswith("sqlalchemy"):
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                click.echo(f"error: database: {type(exc).__name__}: {first[:300]}", err=True)
+                message = f"error: database: {type(exc).__name__}: {first[:300]}"
+                click.echo(one_line(message), err=True)
                 ctx.exit(2)
             raise
 
@@ -59,6 +69,7 @@ cli.add_command(drafts_cmd.drafts)
 cli.add_command(preferences_cmd.preferences)
 cli.add_command(export_cmd.export)
 cli.add_command(finetune_cmd.finetune)
+cli.add_command(project_cmd.project)
 
 
 def main() -> None:

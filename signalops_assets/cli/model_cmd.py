@@ -24,7 +24,7 @@ def model() -> None:
 @click.option("--version", default=None)
 @click.option("--display-name", default="")
 @click.option("--training-file", default=None, help="The training export it was trained on")
-@click.option("--training-examples", type=int, default=None)
+@click.option("--training-examples", type=common.COUNT, default=None)
 @click.option(
     "--training-posts",
     "training_posts",
@@ -97,10 +97,23 @@ def list_(model_type: str | None, active_only: bool) -> None:
             for m in list_models(session, model_type, active_only)
         ]
     if not rows:
-        click.echo("no models registered")
+        click.echo(_nothing_listed(model_type, active_only))
         return
     headers = ["model", "type", "provider", "version", "base", "examples", "active", "deployed"]
     click.echo(text_table(headers, rows))
+
+
+def _nothing_listed(model_type: str | None, active_only: bool) -> str:
+    """Says which filter emptied the list: "no models registered" only when that is true."""
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.experiments.registry import list_models
+
+    with session_scope(common.engine()) as session:
+        registered = len(list_models(session, None, False))
+    if registered == 0:
+        return "no models registered"
+    wanted = " ".join(w for w in ("active" if active_only else "", model_type or "") if w)
+    return f"no {wanted} models ({registered} registered; see: signalops model list)"
 
 
 def _set_active(model_id: str, active: bool) -> None:

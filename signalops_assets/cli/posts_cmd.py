@@ -25,7 +25,7 @@ def import_(file: Path, project_id: str) -> None:
         ensure_project(session, cfg)
         report = import_posts(session, project_id, file)
     for line_no, message in report.bad_lines[:50]:
-        click.echo(f"{file}:{line_no}: skipped: {message}", err=True)
+        click.echo(common.one_line(f"{file}:{line_no}: skipped: {message}"), err=True)
     if len(report.bad_lines) > 50:
         click.echo(f"... and {len(report.bad_lines) - 50} more bad lines", err=True)
     click.echo(

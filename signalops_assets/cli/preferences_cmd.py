@@ -13,13 +13,17 @@ def preferences() -> None:
 
 
 @preferences.command("add")
-@click.option("--draft", "draft_id", type=int, required=True, help="The draft the pair is for")
+@click.option(
+    "--draft", "draft_id", type=common.ROW_ID, required=True, help="The draft the pair is for"
+)
 @click.option("--chosen", required=True, help="The better reply (the draft is the rejected side)")
 def add(draft_id: int, chosen: str) -> None:
     """Add a manual pair: chosen = TEXT, rejected = the draft's generated text."""
     from signalops_assets.db.session import session_scope
     from signalops_assets.preferences.collector import DPOCollector
+    from signalops_assets.validation import check_text
 
+    check_text(chosen, "--chosen")
     with session_scope(common.engine()) as session:
         outcome = DPOCollector().add_manual(session, draft_id, chosen)
     kept = f"filtered: {outcome.filter_reason}" if outcome.filter_reason else "kept"
@@ -33,7 +37,7 @@ def add(draft_id: int, chosen: str) -> None:
     default=None,
     help="Only pairs the quality filters dropped / only kept pairs (default: all)",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=common.LIMIT, default=200, show_default=True)
 def list_cmd(project_id: str | None, filtered: bool | None, limit: int) -> None:
     """Pairs as a table, oldest first."""
     from signalops_assets.db.session import session_scope

@@ -38,10 +38,18 @@ def current_revision(engine: Engine) -> str | None:
 _migrated: set[str] = set()
 
 
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade to head once per engine per process (cheap no-op afterwards)."""
+    """Upgrade to head once per engine per process (cheap no-op afterwards). A database
+    already at head is only read, so read commands work on a read-only database."""
     key = engine.url.render_as_string(hide_password=False)
     if key in _migrated:
         return
-    upgrade(engine)
+    if current_revision(engine) != head_revision():
+        upgrade(engine)
     _migrated.add(key)

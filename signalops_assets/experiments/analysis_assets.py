@@ -1,6 +1,5 @@
 """Dagster wiring for the nightly experiment analysis: asset, SRM check, schedule."""
 
-import os
 from typing import Any
 
 from dagster import (
@@ -23,6 +22,7 @@ from dagster import (
 )
 
 from signalops_assets.resources import DatabaseResource
+from signalops_assets.settings import settings
 
 
 @asset(deps=["ab_results"], group_name="experiments", compute_kind="statistics")
@@ -107,7 +107,7 @@ experiment_analysis_job = define_asset_job(
 nightly_experiment_analysis = ScheduleDefinition(
     name="nightly_experiment_analysis",
     job=experiment_analysis_job,
-    cron_schedule=os.environ.get("SIGNALOPS_ANALYSIS_CRON", "0 2 * * *"),
+    cron_schedule=settings().analysis_cron,
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.STOPPED,
     description="Nightly experiment analysis (SIGNALOPS_ANALYSIS_CRON, default 02:00 UTC).",

@@ -1,10 +1,18 @@
 """Dagster assets for judging: thin wrappers over judging.service."""
 
 from datetime import datetime
+from typing import Any
 
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from signalops_assets.config import configured_project_ids, load_project
+from signalops_assets.config import load_configured_projects
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource, LLMResource
 
@@ -43,8 +51,9 @@ def judge_configured_projects(
     rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
 
     tracer = get_tracer()
-    for project_id in configured_project_ids():
-        project = load_project(project_id)
+    configured = load_configured_projects()
+    for project in configured.loaded:
+        project_id = project.project_id
         with session_scope(engine) as session:
             ensure_project(session, project)
             judge = create_judge(session, llm.gateway(project.llm.api_base), project)
@@ -90,12 +99,19 @@ def judge_configured_projects(
         "cost $",
         "arms",
     ]
-    return MaterializeResult(
-        metadata={
-            "posts_judged": totals["judged"],
-            "failures": totals["failures"],
-            "total_cost_usd": float(totals["cost_usd"]),
-            "by_project": MetadataValue.md(markdown_table(headers, rows)),
-            "database": database.display_url(),
-        }
-    )
+    metadata: dict[str, Any] = {
+        "posts_judged": totals["judged"],
+        "failures": totals["failures"],
+        "total_cost_usd": float(totals["cost_usd"]),
+        "by_project": MetadataValue.md(markdown_table(headers, rows)),
+        "database": database.display_url(),
+    }
+    fail_for_broken_projects(configured.failure(), metadata)
+    return MaterializeResult(metadata=metadata)
+
+
+def fail_for_broken_projects(failure: str | None, metadata: dict[str, Any]) -> None:
+    """The good projects' work is already committed; the step still fails, at the end, naming
+    every project whose config did not load (so a broken file is seen, not skipped quietly)."""
+    if failure is not None:
+        raise Failure(description=failure, metadata={**metadata, "broken_projects": failure})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,9 @@ from signalops_assets.db.models import Judgment, Post
 from signalops_assets.errors import NotFoundError, SignalOpsError
 from signalops_assets.judging.prompts import LABELS
 from signalops_assets.judging.scores import score_human_labels_on_commit
+from signalops_assets.validation import check_text, decoded_lines, loads_json, parse_id
+
+Row = tuple[int, dict[str, Any] | None, str | None]
 
 
 @dataclass
@@ -65,28 +68,63 @@ def label_post(session: Session, post_id: int, label: str) -> bool:
     return True
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
-    text = path.read_text(encoding="utf-8")
-    out: list[tuple[int, dict[str, Any] | None, str | None]] = []
+def _json_rows(path: Path) -> Iterator[Row]:
+    for line_no, line, error in decoded_lines(path):
+        if line is None:
+            yield line_no, None, error
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = loads_json(line)
+        except ValueError as exc:
+            yield line_no, None, str(exc)
+            continue
+        yield (
+            (line_no, obj, None)
+            if isinstance(obj, dict)
+            else (line_no, None, "expected a JSON object")
+        )
+
+
+def _csv_rows(path: Path) -> list[Row]:
+    """Lines in another encoding are reported and read as blank (csv skips those), so every
+    other row keeps its own line number."""
+    bad: dict[int, str] = {}
+
+    def lines() -> Iterator[str]:
+        for line_no, line, error in decoded_lines(path):
+            if line is None:
+                bad[line_no] = error or "unreadable"
+            yield line or ""
+
+    reader = csv.DictReader(lines())
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise SignalOpsError(f"{path}:1: bad CSV header: {exc}") from None
+    if 1 in bad:
+        raise SignalOpsError(f"{path}:1: CSV header is {bad[1]}")
+    if header is not None and "label" not in header:
+        raise SignalOpsError(f"{path}:1: CSV header has no 'label' column")
+    out: list[Row] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            out.append((reader.line_num, None, f"bad CSV: {exc}"))
+            continue
+        out.append((reader.line_num, dict(row), None))
+    out += [(line_no, None, error) for line_no, error in bad.items()]
+    return sorted(out, key=lambda r: r[0])
+
+
+def _rows(path: Path) -> Iterator[Row] | list[Row]:
     if path.suffix.lower() in {".jsonl", ".json", ".ndjson"}:
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                out.append((line_no, None, f"invalid JSON: {exc.msg}"))
-                continue
-            out.append(
-                (line_no, obj, None)
-                if isinstance(obj, dict)
-                else (line_no, None, "expected a JSON object")
-            )
-        return out
-    reader = csv.DictReader(text.splitlines())
-    for index, row in enumerate(reader, start=2):  # line 1 is the header
-        out.append((index, dict(row), None))
-    return out
+        return _json_rows(path)
+    return _csv_rows(path)
 
 
 def import_labels(session: Session, path: Path, project_id: str | None = None) -> LabelImportReport:
@@ -100,7 +138,7 @@ def import_labels(session: Session, path: Path, project_id: str | None = None) -
             report.bad_rows.append((line_no, error or "unreadable"))
             continue
         try:
-            label = _check_label(str(row.get("label") or ""))
+            label = _check_label(_field(row, "label"))
             post = _find_post(session, row, project_id)
         except SignalOpsError as exc:
             report.bad_rows.append((line_no, str(exc)))
@@ -111,31 +149,35 @@ def import_labels(session: Session, path: Path, project_id: str | None = None) -
     return report
 
 
+def _field(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SignalOpsError(f"{key} must be a string, got {type(value).__name__}")
+    return check_text(value, key, 200)
+
+
 def _find_post(session: Session, row: dict[str, Any], project_id: str | None) -> Post:
     if row.get("judgment_id") not in (None, ""):
-        judgment = session.get(Judgment, _int(row["judgment_id"], "judgment_id"))
+        judgment_id = parse_id(row["judgment_id"], "judgment_id")
+        judgment = session.get(Judgment, judgment_id)
         if judgment is None:
-            raise SignalOpsError(f"unknown judgment id {row['judgment_id']}")
+            raise SignalOpsError(f"unknown judgment id {judgment_id}")
         post = session.get(Post, judgment.post_id)
     elif row.get("post_id") not in (None, ""):
-        post = session.get(Post, _int(row["post_id"], "post_id"))
+        post = session.get(Post, parse_id(row["post_id"], "post_id"))
     elif row.get("platform_id"):
-        stmt = select(Post).where(Post.platform_id == str(row["platform_id"]))
+        platform_id = _field(row, "platform_id").strip()
+        stmt = select(Post).where(Post.platform_id == platform_id)
         if project_id:
             stmt = stmt.where(Post.project_id == project_id)
         matches = list(session.scalars(stmt.limit(2)))
         if len(matches) > 1:
-            raise SignalOpsError(f"platform id {row['platform_id']} is ambiguous: give --project")
+            raise SignalOpsError(f"platform id {platform_id!r} is ambiguous: give --project")
         post = matches[0] if matches else None
     else:
         raise SignalOpsError("row needs judgment_id, post_id or platform_id")
     if post is None:
         raise SignalOpsError("post not found")
     return post
-
-
-def _int(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SignalOpsError(f"{name} must be an integer, got {value!r}") from None

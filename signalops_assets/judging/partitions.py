@@ -6,8 +6,6 @@ the posts created on its partition's UTC day, so a backfill fans the judging out
 (and, with the K8s run launcher, many pods) while the pool still caps concurrent LLM steps.
 """
 
-import os
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -18,26 +16,27 @@ from dagster import (
 
 from signalops_assets.judging.assets import judge_configured_projects, posts
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets.settings import settings
 
-PARTITIONED_ENV = "SIGNALOPS_PARTITIONED"
-START_ENV = "SIGNALOPS_PARTITIONS_START"
-DEFAULT_START = "2026-10-01"
 
-# end_offset=1 adds today's partition: posts keep arriving during the day and can be judged
-# before it ends (re-running the partition later judges only the posts still pending).
-daily_posts_partitions = DailyPartitionsDefinition(
-    start_date=os.environ.get(START_ENV, DEFAULT_START), timezone="UTC", end_offset=1
-)
+def daily_posts_partitions() -> DailyPartitionsDefinition:
+    """One partition per UTC day from SIGNALOPS_PARTITIONS_START. end_offset=1 adds today's
+    partition: posts keep arriving during the day and can be judged before it ends (re-running
+    the partition later judges only the posts still pending)."""
+    return DailyPartitionsDefinition(
+        start_date=settings().partitions_start, timezone="UTC", end_offset=1
+    )
 
 
 def partitioned_enabled() -> bool:
-    return os.environ.get(PARTITIONED_ENV, "").strip().lower() in {"1", "true", "yes"}
+    return settings().partitioned
 
 
 def build_partitioned_judged_posts(
-    partitions_def: DailyPartitionsDefinition = daily_posts_partitions,
+    partitions_def: DailyPartitionsDefinition | None = None,
 ) -> AssetsDefinition:
     """`judged_posts`, one partition per UTC day of `posts.created_at`."""
+    partitions_def = partitions_def or daily_posts_partitions()
 
     @asset(
         name="judged_posts",

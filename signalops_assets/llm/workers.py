@@ -50,15 +50,13 @@ class WorkerLost(RuntimeError):
 
 def default_processes() -> int:
     """`SIGNALOPS_LLM_WORKERS` (`auto`: one per core, at most 4); unset: 0, workers off."""
-    configured = os.environ.get("SIGNALOPS_LLM_WORKERS", "").strip().lower()
-    if configured == "auto":
+    from signalops_assets.settings import settings
+
+    configured = settings().llm_workers
+    if configured is None:  # auto
         cores = os.cpu_count() or 1
         return min(cores, 4) if cores > 1 else 0
-    try:
-        return max(0, int(configured or 0))
-    except ValueError:
-        log.warning("SIGNALOPS_LLM_WORKERS=%r is not a number; workers off", configured)
-        return 0
+    return configured
 
 
 @dataclass(eq=False)

@@ -15,7 +15,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from signalops_assets.config import configured_project_ids, load_project
+from signalops_assets.config import load_configured_projects
+from signalops_assets.judging.assets import fail_for_broken_projects
 from signalops_assets.preferences.formats import validate_file
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource, LLMResource
@@ -31,8 +32,9 @@ def drafts(
     from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
 
     engine, rows, drafted, failures = database.engine(), [], 0, 0
-    for project_id in configured_project_ids():
-        project = load_project(project_id)
+    configured = load_configured_projects()
+    for project in configured.loaded:
+        project_id = project.project_id
         generator = LLMDraftGenerator(llm.gateway(project.llm.api_base), project)
         with trace_context(run_id=context.run_id, metadata={"project": project_id}):
             summary = draft_pending(engine, project_id, generator, project.llm.max_concurrency)
@@ -51,13 +53,13 @@ def drafts(
             ]
         )
     headers = ["project", "model", "candidates", "drafted", "failures", "cost $"]
-    return MaterializeResult(
-        metadata={
-            "drafted": drafted,
-            "failures": failures,
-            "by_project": MetadataValue.md(markdown_table(headers, rows)),
-        }
-    )
+    metadata: dict[str, Any] = {
+        "drafted": drafted,
+        "failures": failures,
+        "by_project": MetadataValue.md(markdown_table(headers, rows)),
+    }
+    fail_for_broken_projects(configured.failure(), metadata)
+    return MaterializeResult(metadata=metadata)
 
 
 @asset(deps=[drafts], group_name="preferences", compute_kind="sql")
@@ -101,8 +103,9 @@ def dpo_jsonl(
     engine, rows, files = database.engine(), [], []
     totals = {"train": 0, "eval": 0}
     sources: dict[str, int] = {}
-    for project_id in configured_project_ids():
-        project = load_project(project_id)
+    configured = load_configured_projects()
+    for project in configured.loaded:
+        project_id = project.project_id
         summary = export_dpo(
             engine, project_id, dpo_dir(project_id), config.format, project.quality.eval_fraction
         )
@@ -139,6 +142,7 @@ def dpo_jsonl(
     }
     if len(rows) == 1:
         metadata["path"] = MetadataValue.path(str(rows[0][-1]))
+    fail_for_broken_projects(configured.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 

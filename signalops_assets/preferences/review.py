@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from signalops_assets.db.models import Draft, DraftEvent, utcnow
 from signalops_assets.errors import InvalidTransitionError, NotFoundError, SignalOpsError
 from signalops_assets.preferences.review_scores import score_review
+from signalops_assets.validation import check_text
 
 STATUSES = ("pending", "approved", "edited", "rejected", "sent")
 # new status -> the statuses it may be reached from
@@ -54,7 +55,7 @@ def _serialize_event_writes(session: Session) -> None:
 def _clean(value: str | None, name: str) -> str:
     if value is None or not value.strip():
         raise SignalOpsError(f"{name} is empty")
-    return value.strip()
+    return check_text(value.strip(), name)
 
 
 def get_draft(session: Session, draft_id: int) -> Draft:

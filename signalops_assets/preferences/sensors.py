@@ -4,8 +4,6 @@ The sensor cursor is the last draft event id it has seen; each tick reads only t
 it (preferences.events), so a restarted sensor resumes exactly where it stopped.
 """
 
-import os
-
 from dagster import (
     AssetSelection,
     DefaultSensorStatus,
@@ -23,14 +21,9 @@ INTERVAL_ENV = "SIGNALOPS_SENSOR_INTERVAL_S"
 
 
 def sensor_interval_s() -> int:
-    raw = os.environ.get(INTERVAL_ENV, "").strip() or "30"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RuntimeError(f"{INTERVAL_ENV}={raw!r}: expected whole seconds") from None
-    if value < 1:
-        raise RuntimeError(f"{INTERVAL_ENV}={raw!r}: must be at least 1")
-    return value
+    from signalops_assets.settings import settings
+
+    return settings().sensor_interval_s
 
 
 dpo_export_job = define_asset_job(

@@ -117,6 +117,7 @@ def pending_draft_id(listing: str) -> int:
 def test_jobs_sensor_and_schedule_through_the_webserver(dagster_stack: DagsterStack) -> None:
     stack = dagster_stack
     repo = {"repositoryLocationName": stack.location, "repositoryName": stack.repository}
+    stack.cli("db", "upgrade")  # only `db upgrade` creates a new SQLite file
     imported = stack.cli("posts", "import", "data/sample/posts.jsonl", "--project", "spectra")
     assert "imported" in imported.stdout
 

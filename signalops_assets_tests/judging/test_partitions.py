@@ -37,7 +37,7 @@ def test_two_partitions_judge_only_their_days(engine: Engine, db_url: str, spect
         per_day = Counter(_day(created) for created in session.scalars(select(Post.created_at)))
     days = ["2026-10-21", "2026-10-22"]
     assert all(per_day[d] > 0 for d in days)
-    keys = set(daily_posts_partitions.get_partition_keys())
+    keys = set(daily_posts_partitions().get_partition_keys())
     assert set(days) <= keys
 
     with DagsterInstance.ephemeral() as instance:

@@ -13,6 +13,7 @@ from signalops_assets.preferences import drafts as d
 from signalops_assets.preferences.events import scan_new_events
 from signalops_assets.preferences.sensors import draft_edits_sensor, sensor_interval_s
 from signalops_assets.resources import DatabaseResource
+from signalops_assets.settings import SettingsError
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, make_drafts
 
 
@@ -68,7 +69,7 @@ def test_interval_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNALOPS_SENSOR_INTERVAL_S", "5")
     assert sensor_interval_s() == 5
     monkeypatch.setenv("SIGNALOPS_SENSOR_INTERVAL_S", "soon")
-    with pytest.raises(RuntimeError, match="SIGNALOPS_SENSOR_INTERVAL_S='soon'"):
+    with pytest.raises(SettingsError, match="SIGNALOPS_SENSOR_INTERVAL_S='soon'"):
         sensor_interval_s()
 
 
