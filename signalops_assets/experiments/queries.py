@@ -45,7 +45,9 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
     # A judgment's own human label wins; else the post's (labels are facts about posts).
     ok = Judgment.error.is_(None)
-    base = select(Judgment.arm).where(Judgment.experiment_id == experiment_id)
+    # Superseded rows are failures a later judgment replaced: history, not outcomes.
+    current = Judgment.superseded.is_(False)
+    base = select(Judgment.arm).where(Judgment.experiment_id == experiment_id, current)
     arms: dict[str, ArmStats] = {}
     # One pass for totals and the label mix: the judge's labels are validated against LABELS,
     # so the mix is a fixed set of conditional counts (no sort for a GROUP BY label).
@@ -59,7 +61,7 @@ def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
             func.max(Judgment.model_id),
             *(_count_if(and_(ok, Judgment.label == label)) for label in LABELS),
         )
-        .where(Judgment.experiment_id == experiment_id, Judgment.arm.is_not(None))
+        .where(Judgment.experiment_id == experiment_id, Judgment.arm.is_not(None), current)
         .group_by(Judgment.arm)
     )
     for arm, n, errors, cost, known, model, *mix in totals:
@@ -91,7 +93,12 @@ def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
     # unlabeled judgments of labeled posts. Together: coalesce(judgment's, post's label).
     own = (
         select(Judgment.arm, Judgment.label, Judgment.human_label, func.count())
-        .where(Judgment.experiment_id == experiment_id, ok, Judgment.human_label.is_not(None))
+        .where(
+            Judgment.experiment_id == experiment_id,
+            ok,
+            current,
+            Judgment.human_label.is_not(None),
+        )
         .group_by(Judgment.arm, Judgment.label, Judgment.human_label)
     )
     from_post = (
@@ -100,6 +107,7 @@ def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
         .where(
             Judgment.experiment_id == experiment_id,
             ok,
+            current,
             Judgment.human_label.is_(None),
             Post.human_label.is_not(None),
         )
@@ -107,7 +115,7 @@ def arm_stats(session: Session, experiment_id: str) -> dict[str, ArmStats]:
     )
     for query in (own, from_post):
         for arm, label, human_label, n in session.execute(query):
-            if arm is not None and human_label is not None:
+            if arm is not None and label is not None and human_label is not None:
                 key = (label, human_label)
                 arms[arm].matrix[key] = arms[arm].matrix.get(key, 0) + int(n)
     for stats in arms.values():
@@ -126,7 +134,11 @@ def latency_quantile(
     offset = max(0, min(stats.judgments - 1, round(q * (stats.judgments - 1))))
     value = session.scalar(
         select(Judgment.latency_ms)
-        .where(Judgment.experiment_id == experiment_id, Judgment.arm == stats.arm)
+        .where(
+            Judgment.experiment_id == experiment_id,
+            Judgment.arm == stats.arm,
+            Judgment.superseded.is_(False),
+        )
         .order_by(Judgment.latency_ms)
         .offset(offset)
         .limit(1)
@@ -173,6 +185,8 @@ def paired_counts(session: Session, experiment_id: str) -> PairedCounts:
             primary.arm == "primary",
             primary.error.is_(None),
             canary.error.is_(None),
+            primary.superseded.is_(False),
+            canary.superseded.is_(False),
             human.is_not(None),
         )
     ).one()

@@ -55,7 +55,7 @@ def experiment_arm_summary(session: Session, experiment_id: str) -> dict[str, Ar
         select()
         .select_from(ABResult)
         .join(Judgment, Judgment.id == ABResult.judgment_id)
-        .where(ABResult.experiment_id == experiment_id)
+        .where(ABResult.experiment_id == experiment_id, Judgment.superseded.is_(False))
     )
     arms: dict[str, ArmSummary] = {}
     totals = session.execute(

@@ -5,7 +5,7 @@ from datetime import datetime
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.config import configured_project_ids, load_project
-from signalops_assets.reporting import markdown_table
+from signalops_assets.reporting import markdown_table, progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
 
 posts = AssetSpec(
@@ -43,22 +43,33 @@ def judge_configured_projects(
     rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
 
     tracer = get_tracer()
+    given_up = 0
     for project_id in configured_project_ids():
         project = load_project(project_id)
+        settings = llm.settings(project.llm)
         with session_scope(engine) as session:
             ensure_project(session, project)
-            judge = create_judge(session, llm.gateway(project.llm.api_base), project)
+            judge = create_judge(session, settings.gateway(), project)
         context.log.info(f"{project_id}: judging with {judge.description}")
         with trace_context(run_id=context.run_id, metadata={"project": project_id}):
             summary = judge_pending(
                 engine,
                 project_id,
                 judge,
-                max_concurrency=project.llm.max_concurrency,
+                max_concurrency=settings.max_concurrency,
+                max_attempts=project.llm.max_attempts,
                 created_from=created_from,
                 created_to=created_to,
+                on_progress=progress_logger(context, project_id, "posts"),
             )
         tracer.flush()
+        if summary.given_up:
+            context.log.warning(
+                f"{project_id}: {summary.given_up} posts given up after "
+                f"{project.llm.max_attempts} failed attempts "
+                f"(`signalops judgments retry --project {project_id}` re-judges them)"
+            )
+        given_up += summary.given_up
         totals["judged"] += summary.posts_judged
         totals["failures"] += summary.failures
         totals["cost_usd"] += summary.total_cost_usd
@@ -71,6 +82,8 @@ def judge_configured_projects(
                 summary.labels.get("irrelevant", 0),
                 summary.labels.get("maybe", 0),
                 summary.failures,
+                summary.recovered,
+                summary.given_up,
                 round(sum(summary.latencies_ms) / max(len(summary.latencies_ms), 1), 1),
                 round(summary.latency_ms(0.95), 1),
                 round(summary.total_cost_usd, 6),
@@ -85,6 +98,8 @@ def judge_configured_projects(
         "irrelevant",
         "maybe",
         "failures",
+        "recovered",
+        "given up",
         "mean ms",
         "p95 ms",
         "cost $",
@@ -94,6 +109,7 @@ def judge_configured_projects(
         metadata={
             "posts_judged": totals["judged"],
             "failures": totals["failures"],
+            "given_up": given_up,
             "total_cost_usd": float(totals["cost_usd"]),
             "by_project": MetadataValue.md(markdown_table(headers, rows)),
             "database": database.display_url(),

@@ -1,14 +1,26 @@
-"""Judge the posts that the current judge has not judged yet, and store every outcome."""
+"""Judge the posts that the current judge has not judged (or whose judgment failed), and
+store every outcome: one streaming run (see streaming.py), one writer, batched commits."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from signalops_assets.db.models import ABResult, Post
 from signalops_assets.db.models import Judgment as JudgmentRow
@@ -16,6 +28,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import Judgment, RelevanceJudge
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import run_async
+from signalops_assets.streaming import Progress, StreamConfig, run_stream
 
 
 @dataclass
@@ -31,10 +44,14 @@ class JudgeRunSummary:
     models: dict[str, int] = field(default_factory=dict)
     arms: dict[str, int] = field(default_factory=dict)
     experiment_id: str | None = None
+    recovered: int = 0  # successes that replaced an earlier failure
+    superseded: int = 0  # earlier failures replaced by this run's outcome
+    duplicates: int = 0  # outcomes dropped: the post already had a success for that judge
+    given_up: int = 0  # posts whose judgment failed llm.max_attempts times (after this run)
 
     def add(self, judgment: Judgment) -> None:
         self.judgments_stored += 1
-        if judgment.error:
+        if judgment.error or judgment.label is None:
             self.failures += 1
         else:
             self.labels[judgment.label] = self.labels.get(judgment.label, 0) + 1
@@ -54,22 +71,49 @@ class JudgeRunSummary:
         return ordered[min(len(ordered) - 1, round(quantile * (len(ordered) - 1)))]
 
 
+@dataclass(frozen=True)
+class PendingFilter:
+    """Which posts a run judges. Normal runs: no current judgment by the judge, or a failed one
+    with fewer than `max_attempts` attempts. `retry_failed`: only posts whose current judgment
+    failed (given up or not), optionally with an error containing `error_like`."""
+
+    project_id: str
+    done_key: str
+    max_attempts: int = 3
+    retry_failed: bool = False
+    error_like: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def _current(done_key: str) -> Any:
+    row = aliased(JudgmentRow)
+    return row, and_(row.post_id == Post.id, row.judge_key == done_key, row.superseded.is_(False))
+
+
+def _pending_stmt(spec: PendingFilter) -> Select[Any]:
+    row, current = _current(spec.done_key)
+    if spec.retry_failed:
+        failed = and_(current, row.error.is_not(None))
+        if spec.error_like:
+            failed = and_(failed, row.error.contains(spec.error_like, autoescape=True))
+        todo: ColumnElement[bool] = exists().where(failed)
+    else:
+        final = or_(row.error.is_(None), row.attempt >= spec.max_attempts)
+        todo = ~exists().where(and_(current, final))
+    stmt = select(Post).where(Post.project_id == spec.project_id, todo)
+    if spec.created_from is not None:
+        stmt = stmt.where(Post.created_at >= spec.created_from)
+    if spec.created_to is not None:
+        stmt = stmt.where(Post.created_at < spec.created_to)
+    return stmt
+
+
 def pending_posts(
-    session: Session,
-    project_id: str,
-    done_key: str,
-    limit: int | None = None,
-    *,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    session: Session, spec: PendingFilter, *, after_id: int = 0, limit: int | None = None
 ) -> list[PostInput]:
-    """Posts the judge has not judged; with a window, only those created in [from, to)."""
-    judged = exists().where(JudgmentRow.post_id == Post.id, JudgmentRow.judge_key == done_key)
-    stmt = select(Post).where(Post.project_id == project_id, ~judged).order_by(Post.id)
-    if created_from is not None:
-        stmt = stmt.where(Post.created_at >= created_from)
-    if created_to is not None:
-        stmt = stmt.where(Post.created_at < created_to)
+    """One page of pending posts, in id order after `after_id` (keyset paging)."""
+    stmt = _pending_stmt(spec).where(Post.id > after_id).order_by(Post.id)
     if limit:
         stmt = stmt.limit(limit)
     return [
@@ -84,12 +128,82 @@ def pending_posts(
     ]
 
 
-def store_judgments(session: Session, project_id: str, judgments: Sequence[Judgment]) -> None:
-    """Judgment rows, and their ab_results rows referencing the real ids, in one transaction."""
+def count_pending(session: Session, spec: PendingFilter) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(_pending_stmt(spec).subquery())) or 0
+    )
+
+
+def count_given_up(session: Session, spec: PendingFilter) -> int:
+    """Posts whose current judgment by the judge failed `max_attempts` times or more."""
+    row, current = _current(spec.done_key)
+    stmt = (
+        select(func.count())
+        .select_from(Post)
+        .where(
+            Post.project_id == spec.project_id,
+            exists().where(current, row.error.is_not(None), row.attempt >= spec.max_attempts),
+        )
+    )
+    if spec.created_from is not None:
+        stmt = stmt.where(Post.created_at >= spec.created_from)
+    if spec.created_to is not None:
+        stmt = stmt.where(Post.created_at < spec.created_to)
+    return int(session.scalar(stmt) or 0)
+
+
+@dataclass
+class StoreResult:
+    stored: int = 0
+    superseded: int = 0
+    recovered: int = 0
+    duplicates: int = 0
+
+
+def store_judgments(
+    session: Session, project_id: str, judgments: Sequence[Judgment]
+) -> StoreResult:
+    """Judgment rows, and their ab_results rows referencing the real ids, in one transaction.
+    A post's earlier failed judgment by the same judge is marked superseded (its ab_results
+    row removed, so an arm counts one outcome per post); a success is never replaced."""
+    result = StoreResult()
+    if not judgments:
+        return result
+    previous = {
+        (r.post_id, r.judge_key): r
+        for r in session.execute(
+            select(JudgmentRow.id, JudgmentRow.post_id, JudgmentRow.judge_key)
+            .add_columns(JudgmentRow.error, JudgmentRow.attempt)
+            .where(
+                JudgmentRow.post_id.in_({j.post_id for j in judgments}),
+                JudgmentRow.judge_key.in_({j.judge_key for j in judgments}),
+                JudgmentRow.superseded.is_(False),
+            )
+        )
+    }
+    rows: list[tuple[Judgment, JudgmentRow]] = []
+    replaced: list[int] = []
     for judgment in judgments:
-        row = JudgmentRow(project_id=project_id, **asdict(judgment))
-        session.add(row)
-        session.flush()  # assigns row.id for the ab_results reference
+        prev = previous.get((judgment.post_id, judgment.judge_key))
+        if prev is not None and prev.error is None:
+            result.duplicates += 1
+            continue
+        if prev is not None:
+            replaced.append(prev.id)
+            result.recovered += judgment.error is None
+        attempt = prev.attempt + 1 if prev is not None else 1
+        rows.append(
+            (judgment, JudgmentRow(project_id=project_id, attempt=attempt, **asdict(judgment)))
+        )
+    if replaced:
+        session.execute(delete(ABResult).where(ABResult.judgment_id.in_(replaced)))
+        session.execute(
+            update(JudgmentRow).where(JudgmentRow.id.in_(replaced)).values(superseded=True)
+        )
+        session.flush()  # the old row leaves the partial unique index before the new one enters
+    session.add_all([row for _, row in rows])
+    session.flush()  # assigns ids for the ab_results references
+    for judgment, row in rows:
         if judgment.experiment_id and judgment.arm:
             session.add(
                 ABResult(
@@ -102,6 +216,8 @@ def store_judgments(session: Session, project_id: str, judgments: Sequence[Judgm
                     cost_usd=judgment.cost_usd,
                 )
             )
+    result.stored, result.superseded = len(rows), len(replaced)
+    return result
 
 
 def judge_pending(
@@ -110,46 +226,106 @@ def judge_pending(
     judge: RelevanceJudge,
     *,
     max_concurrency: int = 16,
-    chunk_size: int = 64,
     limit: int | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    max_attempts: int = 3,
+    retry_failed: bool = False,
+    error_like: str | None = None,
+    page_size: int = 500,
+    commit_rows: int = 100,
+    commit_s: float = 2.0,
+    progress_s: float = 5.0,
 ) -> JudgeRunSummary:
     """Judge every pending post (optionally only those created in [created_from, created_to),
-    one daily partition); commits per chunk so a crash keeps finished work."""
-    with session_scope(engine) as session:
-        posts = pending_posts(
-            session,
-            project_id,
-            judge.done_key,
-            limit,
-            created_from=created_from,
-            created_to=created_to,
-        )
+    one daily partition), streaming: see `PendingFilter` for which posts, streaming.py for how.
+    """
+    spec = PendingFilter(
+        project_id,
+        judge.done_key,
+        max_attempts=max_attempts,
+        retry_failed=retry_failed,
+        error_like=error_like,
+        created_from=created_from,
+        created_to=created_to,
+    )
     summary = JudgeRunSummary(
         judge=judge.description, experiment_id=getattr(judge, "experiment_id", None)
     )
-
-    async def run() -> None:
-        semaphore = asyncio.Semaphore(max_concurrency)
-
-        async def one(post: PostInput) -> list[Judgment]:
-            async with semaphore:
-                return await judge.ajudge(post)
-
-        for start in range(0, len(posts), chunk_size):
-            chunk = posts[start : start + chunk_size]
-            results = await asyncio.gather(*(one(p) for p in chunk))
-            flat = [j for group in results for j in group]
-            with session_scope(engine) as session:
-                store_judgments(session, project_id, flat)
-            summary.posts_judged += len(chunk)
-            for judgment in flat:
-                summary.add(judgment)
-            if on_progress:
-                on_progress(summary.posts_judged, len(posts))
-
-    if posts:
-        run_async(run())
+    with session_scope(engine) as session:
+        total = count_pending(session, spec)
+    if limit:
+        total = min(total, limit)
+    if total:
+        _stream(
+            engine,
+            spec,
+            judge,
+            summary,
+            total,
+            on_progress,
+            limit=limit,
+            page_size=page_size,
+            concurrency=max_concurrency,
+            commit_rows=commit_rows,
+            commit_s=commit_s,
+            progress_s=progress_s,
+        )
+    with session_scope(engine) as session:
+        summary.given_up = count_given_up(session, spec)
     return summary
+
+
+def _stream(
+    engine: Engine,
+    spec: PendingFilter,
+    judge: RelevanceJudge,
+    summary: JudgeRunSummary,
+    total: int,
+    on_progress: Callable[[Progress], None] | None,
+    *,
+    limit: int | None,
+    page_size: int,
+    concurrency: int,
+    commit_rows: int,
+    commit_s: float,
+    progress_s: float,
+) -> None:
+    from signalops_assets.llm.litellm_setup import warm_litellm
+
+    warm_litellm()  # before the first deadline starts: budgets measure the provider
+    cursor = {"after": 0}
+
+    def read_batch() -> list[PostInput]:
+        with session_scope(engine) as session:
+            page = pending_posts(session, spec, after_id=cursor["after"], limit=page_size)
+        if page:
+            cursor["after"] = page[-1].post_id
+        return page
+
+    def write(groups: list[list[Judgment]]) -> None:
+        flat = [j for group in groups for j in group]
+        with session_scope(engine) as session:
+            stored = store_judgments(session, spec.project_id, flat)
+        # Runs in the writer's thread, one write at a time: the summary has a single writer.
+        summary.posts_judged += len(groups)
+        summary.recovered += stored.recovered
+        summary.superseded += stored.superseded
+        summary.duplicates += stored.duplicates
+        for judgment in flat:
+            summary.add(judgment)
+
+    config: StreamConfig[PostInput, list[Judgment]] = StreamConfig(
+        read_batch=read_batch,
+        work=judge.ajudge,
+        write=write,
+        concurrency=concurrency,
+        commit_rows=commit_rows,
+        commit_s=commit_s,
+        is_failure=lambda group: any(j.error for j in group),
+        on_progress=on_progress,
+        progress_s=progress_s,
+        limit=limit,
+    )
+    run_async(run_stream(config, total))
