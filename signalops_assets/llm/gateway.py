@@ -7,6 +7,7 @@ store the failure (a judgment with `error` set) instead of losing the record.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,18 @@ def _retry_after(exc: BaseException) -> float | None:
     except (TypeError, ValueError):  # an HTTP date or junk: fall back to our backoff
         return None
     return None
+
+
+def _attempt_timeout(per_attempt: float, budget: float, left: float, attempts: int) -> float:
+    """The timeout LiteLLM gets for one attempt. LiteLLM keeps one HTTP client per distinct
+    timeout value, so the first attempt gets a constant (min of per-attempt and budget) and later
+    ones the time left rounded down to a coarse step: a few clients, not one per call."""
+    if attempts == 0:
+        return min(per_attempt, budget)
+    if left >= per_attempt:
+        return per_attempt
+    step = 0.5 if left >= 1.0 else 0.1
+    return max(0.1, math.floor(left / step) * step)
 
 
 def _budget_error(request: LLMRequest) -> str:
@@ -226,16 +239,20 @@ class LLMGateway:
         timeout and by what is left of the request's overall deadline; a hang costs at most
         that and blocks nothing else."""
         litellm = get_litellm()
+        return await self._attempts(litellm, request)
+
+    async def _attempts(self, litellm: Any, request: LLMRequest) -> LLMResponse:
         started, attempts, errors = time.perf_counter(), 0, list[str]()
         deadline = None if request.deadline_s is None else started + request.deadline_s
         for model in self._plan(request):
             for attempt in range(self.num_retries + 1):
                 timeout = request.timeout_s or self.timeout_s
                 if deadline is not None:
-                    timeout = min(timeout, deadline - time.perf_counter())
-                    if timeout <= 0:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
                         errors.append(_budget_error(request))
                         return self._failure(request, started, attempts, errors)
+                    timeout = _attempt_timeout(timeout, request.deadline_s or left, left, attempts)
                 attempts += 1
                 kwargs = {**self._kwargs(request, model), "timeout": timeout}
                 try:

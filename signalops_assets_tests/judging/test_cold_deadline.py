@@ -1,6 +1,8 @@
 """The latency budget measures the provider, not our start-up: a fresh process whose first
 act is a batch of fine-tuned judgments with a 1.5 s budget, against a provider that answers at
-once, fails none of them (LiteLLM's import used to be charged to the first 16)."""
+once, fails none of them (LiteLLM's import, seconds, used to be charged to the first calls in
+flight). Concurrency 4, not 16: on a loaded 2-core machine 16 LiteLLM calls at once spend more
+than 1.5 s of CPU between them, which is a real cost the budget rightly counts."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ with session_scope(engine) as session:
     )
 gateway = LLMGateway(api_base=sys.argv[1], api_key="sk-test-only", num_retries=0)
 judge = FineTunedJudge(gateway, cfg, "ft:gpt-4o-mini:org::cold")
-summary = judge_pending(engine, "spectra", judge, max_concurrency=16)
+summary = judge_pending(engine, "spectra", judge, max_concurrency=4)
 print(summary.posts_judged, summary.failures)
 """
 
