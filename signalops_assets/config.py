@@ -42,6 +42,9 @@ class LLMConfig(BaseModel):
     api_base: str | None = None
     timeout_s: float = Field(60.0, gt=0)
     num_retries: int = Field(2, ge=0, le=10)
+    # Runs that may judge a post whose judgments keep failing; then it is reported as given up
+    # (`signalops judgments retry` still re-judges it on request).
+    max_attempts: int = Field(3, ge=1, le=100)
 
 
 # Keys older configs used in their free-form `llm:` dict, mapped to today's names.

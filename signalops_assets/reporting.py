@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from signalops_assets.streaming import Progress
 
 
 def _cell(value: Any) -> str:
@@ -26,3 +29,13 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def progress_logger(context: Any, project_id: str, noun: str) -> Callable[[Progress], None]:
+    """A streaming run's progress callback that writes to the Dagster run log (`context.log`;
+    typed loosely so this module stays free of Dagster)."""
+
+    def log(progress: Progress) -> None:
+        context.log.info(f"{project_id}: {progress.line(noun)}")
+
+    return log

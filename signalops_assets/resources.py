@@ -9,7 +9,9 @@ from pydantic import Field
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from signalops_assets.config import LLMConfig
     from signalops_assets.llm.gateway import LLMGateway
+    from signalops_assets.llm.settings import LLMSettings
 
 
 class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -37,11 +39,23 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
 class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
     """The LiteLLM gateway. Provider keys are read by LiteLLM from its usual env vars
     (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...), never from Dagster config, so they stay out of
-    run metadata."""
+    run metadata. These are defaults: a project's YAML `llm.*` wins for each field it names."""
 
-    api_base: str = Field(default="", description="Override the provider base URL")
-    timeout_s: float = 60.0
-    num_retries: int = 2
+    api_base: str = Field(default="", description="Default provider base URL")
+    timeout_s: float = Field(default=60.0, description="Default per-attempt timeout (seconds)")
+    num_retries: int = Field(default=2, description="Default retries per model")
+    max_concurrency: int = Field(default=16, description="Default calls in flight per project")
+
+    def settings(self, project: "LLMConfig") -> "LLMSettings":
+        from signalops_assets.llm.settings import LLMSettings, resolve
+
+        defaults = LLMSettings(
+            api_base=self.api_base or None,
+            timeout_s=self.timeout_s,
+            num_retries=self.num_retries,
+            max_concurrency=self.max_concurrency,
+        )
+        return resolve(project, defaults)
 
     def gateway(self, api_base: str | None = None) -> "LLMGateway":
         from signalops_assets.llm.gateway import LLMGateway

@@ -42,7 +42,6 @@ class Settings:
     partitioned: bool
     partitions_start: str
     executor: str
-    llm_workers: int | None  # None: "auto"
 
 
 def _bad(name: str, raw: str, why: str) -> SettingsError:
@@ -115,12 +114,6 @@ def _choice(env: Mapping[str, str], name: str, allowed: dict[str, str]) -> str:
     return allowed[raw]
 
 
-def _workers(env: Mapping[str, str]) -> int | None:
-    if _get(env, "SIGNALOPS_LLM_WORKERS").lower() == "auto":
-        return None
-    return _int(env, "SIGNALOPS_LLM_WORKERS", 0, 0, 64)
-
-
 def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = _get(env, name)
     if raw and not re.match(r"^https?://[^\s/]+", raw):
@@ -162,5 +155,4 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SIGNALOPS_EXECUTOR",
             {"": "default", "default": "default", "multiprocess": "default", "celery": "celery"},
         ),
-        llm_workers=_workers(env),
     )

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "signalops_assets"
 def test_defaults_and_frozen() -> None:
     s = settings({})
     assert (s.database_url, s.projects, s.sensor_interval_s, s.partitioned) == (None, (), 30, False)
-    assert s.analysis_cron == "0 2 * * *" and s.executor == "default" and s.llm_workers == 0
+    assert s.analysis_cron == "0 2 * * *" and s.executor == "default"
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.sensor_interval_s = 5  # type: ignore[misc]
 
@@ -28,8 +28,6 @@ def test_read_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings().projects == ("a", "b")
     monkeypatch.setenv("SIGNALOPS_PROJECT", "c")
     assert settings().projects == ("c",)
-    monkeypatch.setenv("SIGNALOPS_LLM_WORKERS", "auto")
-    assert settings().llm_workers is None
 
 
 @pytest.mark.parametrize(
@@ -41,7 +39,6 @@ def test_read_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SIGNALOPS_PARTITIONED", "maybe", "expected 1/0"),
         ("SIGNALOPS_PARTITIONS_START", "yesterday", "expected a date"),
         ("SIGNALOPS_EXECUTOR", "ray", "expected one of"),
-        ("SIGNALOPS_LLM_WORKERS", "many", "expected a whole number"),
         ("SIGNALOPS_ANALYSIS_CRON", "nightly", "5-field cron"),
         ("SIGNALOPS_LLM_API_BASE", "localhost:4000", "http:// or https://"),
         ("SIGNALOPS_PROJECT", "spectra,../etc", "is not a project id"),

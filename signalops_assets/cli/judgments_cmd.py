@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from signalops_assets.cli import common
+
+if TYPE_CHECKING:
+    from signalops_assets.streaming import Progress
 
 
 @click.group()
@@ -23,7 +28,8 @@ def label(judgment_id: int, label: str) -> None:
     with session_scope(common.engine()) as session:
         judgment = label_judgment(session, judgment_id, label)
         judge_label = judgment.label
-    click.echo(f"judgment {judgment_id}: human label {label} (judge said {judge_label})")
+    said = judge_label or "nothing: the judgment failed"
+    click.echo(f"judgment {judgment_id}: human label {label} (judge said {said})")
 
 
 @judgments.command("import-labels")
@@ -65,3 +71,56 @@ def eval_dataset_cmd(project_id: str, fraction: float) -> None:
     click.echo(
         f"{sent} held-out labelled posts in Langfuse dataset {eval_dataset_name(project_id)}"
     )
+
+
+@judgments.command("retry")
+@click.option("--project", "project_id", default=None, help="Only this project (default: all)")
+@click.option(
+    "--error-like",
+    default=None,
+    help="Only failures whose error contains this text (e.g. RateLimitError, 'parse failure')",
+)
+def retry(project_id: str | None, error_like: str | None) -> None:
+    """Judge again every post whose current judgment failed, given up or not, with the
+    project's current judge; the failures stay as superseded history."""
+    from signalops_assets.config import configured_project_ids
+    from signalops_assets.db.session import session_scope
+    from signalops_assets.errors import SignalOpsError
+    from signalops_assets.judging.factory import create_judge
+    from signalops_assets.judging.service import judge_pending
+    from signalops_assets.llm.settings import environment_defaults, resolve
+    from signalops_assets.posts import ensure_project
+
+    projects = [project_id] if project_id else configured_project_ids()
+    if not projects:
+        raise SignalOpsError("no projects configured")
+    configs = [common.project(pid) for pid in projects]  # every project checked before a call
+    engine = common.engine()
+    for cfg in configs:
+        settings = resolve(cfg.llm, environment_defaults())
+        with session_scope(engine) as session:
+            ensure_project(session, cfg)
+            judge = create_judge(session, settings.gateway(), cfg)
+        summary = judge_pending(
+            engine,
+            cfg.project_id,
+            judge,
+            max_concurrency=settings.max_concurrency,
+            max_attempts=cfg.llm.max_attempts,
+            retry_failed=True,
+            error_like=error_like,
+            on_progress=_progress_to_stderr(cfg.project_id),
+        )
+        click.echo(
+            f"{cfg.project_id}: re-judged {summary.posts_judged} failed posts with "
+            f"{judge.description}: {summary.recovered} recovered, "
+            f"{summary.failures} still failing; {summary.given_up} given up "
+            f"(failed {cfg.llm.max_attempts}+ times)"
+        )
+
+
+def _progress_to_stderr(project_id: str) -> Callable[[Progress], None]:
+    def echo(progress: Progress) -> None:
+        click.echo(f"{project_id}: {progress.line('posts')}", err=True)
+
+    return echo

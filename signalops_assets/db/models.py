@@ -61,8 +61,17 @@ class Judgment(Base):
     __tablename__ = "judgments"
     # judge_key names the judge that produced the row (a model id, or experiment:arm), so a
     # re-run skips posts already judged by the current judge even when a fallback answered.
+    # A failed judgment is judged again later; the failure stays as history, `superseded`, and
+    # each (post, judge) has at most one current row. Every statistic reads current rows only.
     __table_args__ = (
-        UniqueConstraint("post_id", "judge_key", name="uq_judgments_post_judge"),
+        Index(
+            "uq_judgments_post_judge_current",
+            "post_id",
+            "judge_key",
+            unique=True,
+            sqlite_where=text("superseded = false"),
+            postgresql_where=text("superseded = false"),
+        ),
         Index("ix_judgments_experiment_arm", "experiment_id", "arm"),
         # Per-arm latency quantiles read this index alone (no sort of an arm's rows). `arm`
         # leads so that SQLite keeps using ix_judgments_experiment_arm for the aggregate scans.
@@ -73,7 +82,7 @@ class Judgment(Base):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id"), index=True)
     judge_key: Mapped[str] = mapped_column(String(300))
-    label: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str | None] = mapped_column(String(20))  # NULL when the judgment failed
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     reasoning: Mapped[str] = mapped_column(Text, default="")
     model_id: Mapped[str] = mapped_column(String(200))
@@ -88,6 +97,9 @@ class Judgment(Base):
     # True for the judgment the pipeline acts on (false for a shadow canary's judgment).
     is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
     trace_id: Mapped[str | None] = mapped_column(String(64))
+    # 1 for the first judgment of (post, judge), n for the n-th after n-1 failures.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

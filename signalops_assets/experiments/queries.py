@@ -80,8 +80,12 @@ class Scope:
     training_model_ids: tuple[int, ...]
 
     def where(self, j: Any = Judgment) -> list[ColumnElement[bool]]:
-        """Filters for `Judgment` or an alias of it."""
-        clauses: list[ColumnElement[bool]] = [j.experiment_id == self.experiment_id]
+        """Filters for `Judgment` or an alias of it. Superseded rows are failures a later
+        judgment of the same post replaced: history, not outcomes."""
+        clauses: list[ColumnElement[bool]] = [
+            j.experiment_id == self.experiment_id,
+            j.superseded.is_(False),
+        ]
         if self.training_model_ids:
             trained = select(ModelTrainingPost.post_id).where(
                 ModelTrainingPost.model_registry_id.in_(self.training_model_ids)
@@ -113,7 +117,9 @@ def excluded_training_posts(session: Session, scope: Scope) -> int:
     return int(
         session.scalar(
             select(func.count(func.distinct(Judgment.post_id))).where(
-                Judgment.experiment_id == scope.experiment_id, Judgment.post_id.in_(trained)
+                Judgment.experiment_id == scope.experiment_id,
+                Judgment.superseded.is_(False),
+                Judgment.post_id.in_(trained),
             )
         )
         or 0
@@ -193,7 +199,11 @@ def latency_quantile(
         return None
     value = session.scalar(
         select(Judgment.latency_ms)
-        .where(Judgment.experiment_id == experiment_id, Judgment.arm == stats.arm)
+        .where(
+            Judgment.experiment_id == experiment_id,
+            Judgment.arm == stats.arm,
+            Judgment.superseded.is_(False),
+        )
         .order_by(Judgment.latency_ms)
         .offset(nearest_rank_index(stats.judgments, q))
         .limit(1)
@@ -244,6 +254,7 @@ def paired_counts(session: Session, experiment: ABExperiment, scope: Scope) -> P
                 canary.post_id == primary.post_id,
                 canary.experiment_id == primary.experiment_id,
                 canary.arm == "canary",
+                canary.superseded.is_(False),
             ),
         )
         .join(Post, Post.id == primary.post_id)

@@ -127,6 +127,7 @@ def posts_for_labelling(session: Session, project_id: str, limit: int) -> list[P
             judgment.model_id,
         )
         for post, judgment in rows
+        if judgment.label is not None  # error-free by the query; NULL only for failures
     ]
 
 

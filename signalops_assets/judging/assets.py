@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from signalops_assets.config import load_configured_projects
-from signalops_assets.reporting import markdown_table
+from signalops_assets.reporting import markdown_table, progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
 
 posts = AssetSpec(
@@ -51,23 +51,34 @@ def judge_configured_projects(
     rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
 
     tracer = get_tracer()
+    given_up = 0
     configured = load_configured_projects()
     for project in configured.loaded:
         project_id = project.project_id
+        settings = llm.settings(project.llm)
         with session_scope(engine) as session:
             ensure_project(session, project)
-            judge = create_judge(session, llm.gateway(project.llm.api_base), project)
+            judge = create_judge(session, settings.gateway(), project)
         context.log.info(f"{project_id}: judging with {judge.description}")
         with trace_context(run_id=context.run_id, metadata={"project": project_id}):
             summary = judge_pending(
                 engine,
                 project_id,
                 judge,
-                max_concurrency=project.llm.max_concurrency,
+                max_concurrency=settings.max_concurrency,
+                max_attempts=project.llm.max_attempts,
                 created_from=created_from,
                 created_to=created_to,
+                on_progress=progress_logger(context, project_id, "posts"),
             )
         tracer.flush()
+        if summary.given_up:
+            context.log.warning(
+                f"{project_id}: {summary.given_up} posts given up after "
+                f"{project.llm.max_attempts} failed attempts "
+                f"(`signalops judgments retry --project {project_id}` re-judges them)"
+            )
+        given_up += summary.given_up
         totals["judged"] += summary.posts_judged
         totals["failures"] += summary.failures
         totals["cost_usd"] += summary.total_cost_usd
@@ -80,6 +91,8 @@ def judge_configured_projects(
                 summary.labels.get("irrelevant", 0),
                 summary.labels.get("maybe", 0),
                 summary.failures,
+                summary.recovered,
+                summary.given_up,
                 round(sum(summary.latencies_ms) / max(len(summary.latencies_ms), 1), 1),
                 round(summary.latency_ms(0.95), 1),
                 round(summary.total_cost_usd, 6),
@@ -94,6 +107,8 @@ def judge_configured_projects(
         "irrelevant",
         "maybe",
         "failures",
+        "recovered",
+        "given up",
         "mean ms",
         "p95 ms",
         "cost $",
@@ -102,6 +117,7 @@ def judge_configured_projects(
     metadata: dict[str, Any] = {
         "posts_judged": totals["judged"],
         "failures": totals["failures"],
+        "given_up": given_up,
         "total_cost_usd": float(totals["cost_usd"]),
         "by_project": MetadataValue.md(markdown_table(headers, rows)),
         "database": database.display_url(),

@@ -1,15 +1,19 @@
 """A fine-tuned judge: same prompt format as the training export, with a latency budget and a
-fallback model; with no fallback a failure is stored as `maybe` with `error` set."""
+fallback model; with no fallback a failure is stored with `error` set and no label.
+
+The budget (`llm.max_judge_latency_ms`) is the judgment's overall deadline: the fine-tuned
+call, its retries and the fallback share it; `llm.timeout_s` bounds each attempt, so a hung
+fine-tuned model leaves the fallback the rest of the budget."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.judging.judges import (
     Judgment,
     LLMPromptJudge,
-    call_with_deadline,
     judgment_from_response,
 )
 from signalops_assets.judging.prompts import PostInput
@@ -64,14 +68,24 @@ class FineTunedJudge(LLMPromptJudge):
             tags=[*self.trace_tags, *tags],
             session_id=session_id,
         ) as span:
-            response = await call_with_deadline(self.gateway, self.request(post), self.deadline_ms)
+            started = time.perf_counter()
+            response = await self.gateway.acomplete(self.request(post))
             judgment = judgment_from_response(post, response, key)
+            left_s = self.deadline_ms / 1000 - (time.perf_counter() - started)
             if judgment.error and self.fallback_model:
-                request = replace(self.request(post), model=self.fallback_model)
-                response = await self.gateway.acomplete(request)
-                fallback = judgment_from_response(post, response, key)
+                if left_s > 0:
+                    request = replace(
+                        self.request(post), model=self.fallback_model, deadline_s=left_s
+                    )
+                    fallback = judgment_from_response(
+                        post, await self.gateway.acomplete(request), key
+                    )
+                else:
+                    fallback = replace(
+                        judgment, error=f"latency budget exceeded: > {self.deadline_ms} ms"
+                    )
                 judgment = _with_fallback(judgment, fallback, self.fallback_model)
             if judgment.error:
-                judgment = replace(judgment, label="maybe", confidence=0.0)
+                judgment = replace(judgment, label=None, confidence=0.0)
             span.update(output={"label": judgment.label, "error": judgment.error})
             return replace(judgment, trace_id=getattr(span, "trace_id", None))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -16,7 +14,7 @@ from signalops_assets.llm.jsonparse import parse_json_object
 @dataclass(frozen=True)
 class Judgment:
     post_id: int
-    label: str
+    label: str | None  # None when the judgment failed (`error` says why): a failure is no label
     confidence: float
     reasoning: str
     model_id: str
@@ -61,7 +59,7 @@ def parse_judgment(text: str) -> tuple[str, float, str] | str:
 def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: str) -> Judgment:
     base = Judgment(
         post_id=post.post_id,
-        label="maybe",
+        label=None,
         confidence=0.0,
         reasoning="",
         model_id=response.model,
@@ -107,7 +105,9 @@ class LLMPromptJudge:
             temperature=self.project.llm.temperature,
             max_tokens=self.project.llm.max_tokens,
             fallbacks=self.fallbacks,
-            timeout_s=self.project.llm.max_judge_latency_ms / 1000,
+            # timeout_s per attempt (the gateway's, from llm.timeout_s); the latency budget is
+            # the whole judgment's deadline, across retries, backoff and fallbacks.
+            deadline_s=self.project.llm.max_judge_latency_ms / 1000,
             trace_name="judge_llm_call",
         )
 
@@ -133,20 +133,3 @@ class LLMPromptJudge:
 
     async def ajudge(self, post: PostInput) -> list[Judgment]:
         return [await self.ajudge_one(post)]
-
-
-async def call_with_deadline(
-    gateway: LLMGateway, request: LLMRequest, deadline_ms: int
-) -> LLMResponse:
-    """The call, or a timeout failure once `deadline_ms` passes (the latency budget)."""
-    started = time.perf_counter()
-    try:
-        return await asyncio.wait_for(gateway.acomplete(request), timeout=deadline_ms / 1000)
-    except TimeoutError:
-        return LLMResponse(
-            text="",
-            model=request.model,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=None,
-            error=f"latency budget exceeded: > {deadline_ms} ms",
-        )

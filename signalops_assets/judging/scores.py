@@ -47,7 +47,7 @@ def score_judge_labels(judgments: Iterable[Judgment], tracer: Tracer | None = No
         return 0
     sent = 0
     for judgment in judgments:
-        if judgment.trace_id is None or judgment.error:
+        if judgment.trace_id is None or judgment.error or judgment.label is None:
             continue
         tracer.score(
             trace_id=judgment.trace_id,

@@ -118,7 +118,11 @@ def _judgments_query(project_id: str) -> Any:
             Post.text,
         )
         .join(Post, Post.id == Judgment.post_id)
-        .where(Judgment.project_id == project_id, human.is_not(None))
+        .where(
+            Judgment.project_id == project_id,
+            human.is_not(None),
+            Judgment.superseded.is_(False),
+        )
         # Per post: a successful judgment first, the acted-on one before a shadow's, the latest.
         .order_by(
             Judgment.post_id,

@@ -7,6 +7,7 @@ store the failure (a judgment with `error` set) instead of losing the record.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -14,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
-from signalops_assets.llm.litellm_setup import get_litellm, set_environment, token_prices
-from signalops_assets.llm.workers import Settings, WorkerLost, default_processes, shared_pool
+from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
 
 Message = Mapping[str, Any]
 
@@ -27,7 +27,8 @@ class LLMRequest:
     temperature: float = 0.0
     max_tokens: int = 400
     fallbacks: Sequence[str] = ()
-    timeout_s: float | None = None
+    timeout_s: float | None = None  # per attempt; None: the gateway's
+    deadline_s: float | None = None  # overall, across attempts, backoff and fallbacks
     tags: Sequence[str] = ()
     trace_name: str = "llm_call"
 
@@ -63,6 +64,39 @@ def _is_retryable(exc: BaseException) -> bool:
     return any(base.__name__ in RETRYABLE for base in type(exc).__mro__)
 
 
+def _retry_after(exc: BaseException) -> float | None:
+    """The provider's Retry-After (seconds), from the error's response headers, if any."""
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        if headers.get("retry-after"):
+            return max(0.0, float(headers["retry-after"]))
+    except (TypeError, ValueError):  # an HTTP date or junk: fall back to our backoff
+        return None
+    return None
+
+
+def _attempt_timeout(per_attempt: float, budget: float, left: float, attempts: int) -> float:
+    """The timeout LiteLLM gets for one attempt. LiteLLM keeps one HTTP client per distinct
+    timeout value, so the first attempt gets a constant (min of per-attempt and budget) and later
+    ones the time left rounded down to a coarse step: a few clients, not one per call."""
+    if attempts == 0:
+        return min(per_attempt, budget)
+    if left >= per_attempt:
+        return per_attempt
+    step = 0.5 if left >= 1.0 else 0.1
+    return max(0.1, math.floor(left / step) * step)
+
+
+def _budget_error(request: LLMRequest) -> str:
+    return f"latency budget exceeded: > {round((request.deadline_s or 0) * 1000)} ms"
+
+
 def _error_line(exc: BaseException) -> str:
     # One line, without the request echo some providers append; never includes the API key
     # (LiteLLM exceptions carry the model and provider message only).
@@ -84,23 +118,22 @@ class LLMGateway:
         timeout_s: float = 60.0,
         num_retries: int = 2,
         backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
         tracer: Any = None,
-        worker_processes: int | None = None,
     ) -> None:
-        """`worker_processes`: processes that may run this process's busy async calls (see
-        workers.py); None: `SIGNALOPS_LLM_WORKERS` (unset: 0, all calls in-process)."""
         self.api_base = api_base
         self._api_key = api_key
         self.timeout_s = timeout_s
         self.num_retries = num_retries
         self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
         self._tracer = tracer
-        self.worker_processes = (
-            default_processes() if worker_processes is None else worker_processes
-        )
 
     def __repr__(self) -> str:  # never show the key
-        return f"LLMGateway(api_base={self.api_base!r}, timeout_s={self.timeout_s})"
+        return (
+            f"LLMGateway(api_base={self.api_base!r}, timeout_s={self.timeout_s}, "
+            f"num_retries={self.num_retries})"
+        )
 
     @property
     def tracer(self) -> Any:
@@ -158,8 +191,14 @@ class LLMGateway:
             errors=tuple(errors),
         )
 
-    def _delay(self, attempt: int) -> float:
-        return float(self.backoff_s * (2**attempt) * (0.5 + random.random() / 2))
+    def _delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """Retry-After when the provider sent one (capped), else jittered exponential backoff
+        (half to full of base * 2^attempt), so a burst of 429s does not retry in lockstep."""
+        told = _retry_after(exc) if exc is not None else None
+        if told is not None:
+            return min(told, self.max_backoff_s)
+        ceiling = min(self.max_backoff_s, self.backoff_s * (2**attempt))
+        return float(ceiling * (0.5 + random.random() / 2))
 
     def _plan(self, request: LLMRequest) -> list[str]:
         return list(dict.fromkeys([request.model, *request.fallbacks]))
@@ -178,74 +217,59 @@ class LLMGateway:
         )
 
     def complete(self, request: LLMRequest) -> LLMResponse:
-        litellm = get_litellm()
-        started, attempts, errors = time.perf_counter(), 0, list[str]()
-        with self.tracer.generation(
-            request.trace_name, model=request.model, messages=request.messages
-        ) as gen:
-            for model in self._plan(request):
-                for attempt in range(self.num_retries + 1):
-                    attempts += 1
-                    try:
-                        raw = litellm.completion(**self._kwargs(request, model))
-                        result = self._response(raw, model, started, attempts, errors)
-                        _trace_result(gen, result)
-                        return result
-                    except Exception as exc:
-                        errors.append(f"{model}: {_error_line(exc)}")
-                        if not _is_retryable(exc) or attempt == self.num_retries:
-                            break
-                        time.sleep(self._delay(attempt))
-            result = self._failure(request, started, attempts, errors)
-            _trace_result(gen, result)
-            return result
+        """Synchronous front door: the async core in a fresh event loop."""
+        response: LLMResponse = run_async(self.acomplete(request))
+        return response
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
         with self.tracer.generation(
             request.trace_name, model=request.model, messages=request.messages
         ) as gen:
-            result = await self._acomplete_routed(request)
+            result = await self._acall(request)
             _trace_result(gen, result)
             return result
 
-    async def _acomplete_routed(self, request: LLMRequest) -> LLMResponse:
-        pool = None if request.model.startswith("local/") else shared_pool(self.worker_processes)
-        if pool is not None and pool.available():
-            try:
-                return await pool.call(self._settings(), request)
-            except WorkerLost:
-                pass  # the worker died mid-call: run the call here
-        return await self._acomplete_here(request)
+    def warm(self) -> None:
+        """Import LiteLLM and its OpenAI client code before any deadline starts, so a latency
+        budget measures the provider, not our start-up (the import alone costs seconds)."""
+        warm_litellm()
 
-    def start_workers(self, timeout_s: float = 60.0) -> bool:
-        """Start the worker processes now (instead of on the first busy second) and wait until
-        they are ready: before a big batch, so it does not run its first seconds in-process.
-        False when workers are off or could not start; calls then run in-process."""
-        pool = shared_pool(self.worker_processes)
-        if pool is None:
-            return False
-        set_environment()  # the forkserver inherits it
-        pool.start()
-        return pool.wait_ready(timeout_s)
-
-    def _settings(self) -> Settings:
-        return (self.api_base, self._api_key, self.timeout_s, self.num_retries, self.backoff_s)
-
-    async def _acomplete_here(self, request: LLMRequest) -> LLMResponse:
-        """The call with retries and fallbacks, in this process (a worker runs this too)."""
+    async def _acall(self, request: LLMRequest) -> LLMResponse:
+        """The one retry/fallback/timeout loop. Each attempt is bounded by the per-attempt
+        timeout and by what is left of the request's overall deadline; a hang costs at most
+        that and blocks nothing else."""
         litellm = get_litellm()
+        return await self._attempts(litellm, request)
+
+    async def _attempts(self, litellm: Any, request: LLMRequest) -> LLMResponse:
         started, attempts, errors = time.perf_counter(), 0, list[str]()
+        deadline = None if request.deadline_s is None else started + request.deadline_s
         for model in self._plan(request):
             for attempt in range(self.num_retries + 1):
+                timeout = request.timeout_s or self.timeout_s
+                if deadline is not None:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        errors.append(_budget_error(request))
+                        return self._failure(request, started, attempts, errors)
+                    timeout = _attempt_timeout(timeout, request.deadline_s or left, left, attempts)
                 attempts += 1
+                kwargs = {**self._kwargs(request, model), "timeout": timeout}
                 try:
-                    raw = await litellm.acompletion(**self._kwargs(request, model))
+                    # Bounded by LiteLLM's own timeout (the HTTP client's), never by cancelling
+                    # the call: LiteLLM builds its provider coroutine in an executor thread, and
+                    # a cancel landing there leaves that coroutine never awaited.
+                    raw = await litellm.acompletion(**kwargs)
                     return self._response(raw, model, started, attempts, errors)
                 except Exception as exc:
                     errors.append(f"{model}: {_error_line(exc)}")
                     if not _is_retryable(exc) or attempt == self.num_retries:
                         break
-                    await asyncio.sleep(self._delay(attempt))
+                    delay = self._delay(attempt, exc)
+                    if deadline is not None and time.perf_counter() + delay >= deadline:
+                        errors.append(_budget_error(request))
+                        return self._failure(request, started, attempts, errors)
+                    await asyncio.sleep(delay)
         return self._failure(request, started, attempts, errors)
 
     def complete_json(self, request: LLMRequest) -> tuple[LLMResponse, JSONParseResult]:
@@ -258,7 +282,7 @@ class LLMGateway:
         self, requests: Sequence[LLMRequest], max_concurrency: int
     ) -> list[LLMResponse]:
         """All requests in order, at most `max_concurrency` in flight in total (LiteLLM's Router
-        would reject instead of queueing). Busy batches run on the worker processes."""
+        would reject instead of queueing)."""
         semaphore = asyncio.Semaphore(max_concurrency)
 
         async def one(request: LLMRequest) -> LLMResponse:

@@ -10,10 +10,11 @@ from typing import Any
 
 _lock = threading.Lock()
 _module: Any = None
+_warm = False
 
 
 def set_environment() -> None:
-    """What LiteLLM must see before its import (also in worker processes, which inherit it)."""
+    """What LiteLLM must see before its import."""
     # Without this LiteLLM downloads its price map at import time.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", "ERROR")
@@ -46,6 +47,25 @@ def get_litellm() -> Any:
                 logging.getLogger(name).setLevel(logging.ERROR)
             _module = litellm
     return _module
+
+
+def warm_litellm() -> None:
+    """Import LiteLLM and run one mocked OpenAI-route completion (no network): its first real
+    call otherwise spends ~1 s importing provider and logging modules inside the call, which a
+    latency budget would charge to the provider. Once per process."""
+    global _warm
+    litellm = get_litellm()
+    if _warm:
+        return
+    with _lock:
+        if not _warm:
+            litellm.completion(
+                model="openai/warm-up",
+                messages=[{"role": "user", "content": "warm-up"}],
+                mock_response="ok",
+                api_key="sk-warm-up-not-a-key",
+            )
+            _warm = True
 
 
 @functools.lru_cache(maxsize=512)

@@ -18,7 +18,7 @@ from pydantic import Field
 from signalops_assets.config import load_configured_projects
 from signalops_assets.judging.assets import fail_for_broken_projects
 from signalops_assets.preferences.formats import validate_file
-from signalops_assets.reporting import markdown_table
+from signalops_assets.reporting import markdown_table, progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
 
 
@@ -35,9 +35,16 @@ def drafts(
     configured = load_configured_projects()
     for project in configured.loaded:
         project_id = project.project_id
-        generator = LLMDraftGenerator(llm.gateway(project.llm.api_base), project)
+        settings = llm.settings(project.llm)
+        generator = LLMDraftGenerator(settings.gateway(), project)
         with trace_context(run_id=context.run_id, metadata={"project": project_id}):
-            summary = draft_pending(engine, project_id, generator, project.llm.max_concurrency)
+            summary = draft_pending(
+                engine,
+                project_id,
+                generator,
+                settings.max_concurrency,
+                on_progress=progress_logger(context, project_id, "drafts"),
+            )
         get_tracer().flush()
         for error in summary.errors:
             context.log.warning(f"{project_id}: {error}")

@@ -6,9 +6,9 @@ re-exported here, so callers have one module for "drafts".
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.judging.prompts import PostInput, judge_user_prompt
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
 from signalops_assets.preferences.review import approve, edit, mark_sent, reject
+from signalops_assets.streaming import Progress, StreamConfig, run_stream
 
 __all__ = [
     "DraftResult",
@@ -90,7 +91,6 @@ class LLMDraftGenerator:
             temperature=self.project.llm.temperature,
             max_tokens=self.project.llm.max_tokens,
             fallbacks=self.fallbacks,
-            timeout_s=self.project.llm.timeout_s,
             tags=("drafts",),
             trace_name="draft_llm_call",
         )
@@ -129,7 +129,7 @@ class DraftRunSummary:
 
 
 def relevant_posts_without_draft(
-    session: Session, project_id: str, limit: int | None = None
+    session: Session, project_id: str, limit: int | None = None, *, after_id: int = 0
 ) -> list[tuple[PostInput, int]]:
     """(post, judgment id) for posts whose acted-on judgment (the latest primary one without
     an error) says relevant and that have no draft yet."""
@@ -139,6 +139,7 @@ def relevant_posts_without_draft(
             Judgment.project_id == project_id,
             Judgment.is_primary.is_(True),
             Judgment.error.is_(None),
+            Judgment.superseded.is_(False),
         )
         .group_by(Judgment.post_id)
         .subquery()
@@ -148,7 +149,7 @@ def relevant_posts_without_draft(
         select(Post, Judgment.id)
         .join(Judgment, Judgment.post_id == Post.id)
         .join(latest, latest.c.judgment_id == Judgment.id)
-        .where(Judgment.label == "relevant", ~has_draft)
+        .where(Judgment.label == "relevant", ~has_draft, Post.id > after_id)
         .order_by(Post.id)
     )
     if limit:
@@ -175,56 +176,77 @@ def draft_pending(
     generator: DraftGenerator,
     max_concurrency: int = 16,
     *,
-    chunk_size: int = 64,
     limit: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    page_size: int = 500,
+    commit_rows: int = 100,
+    commit_s: float = 2.0,
+    progress_s: float = 5.0,
 ) -> DraftRunSummary:
-    """Draft every relevant post without a draft. Idempotent (unique per post and project);
-    failed calls are counted and reported, never stored as drafts; commits per chunk."""
-    with session_scope(engine) as session:
-        todo = relevant_posts_without_draft(session, project_id, limit)
-    summary = DraftRunSummary(model=generator.model, candidates=len(todo))
+    """Draft every relevant post without a draft, on the same streaming engine as judging.
+    Idempotent (unique per post and project); failed calls are counted and reported, never
+    stored as drafts."""
+    summary = DraftRunSummary(model=generator.model)
+    cursor = {"after": 0}
 
-    async def run() -> None:
-        semaphore = asyncio.Semaphore(max_concurrency)
+    def read_batch() -> list[tuple[PostInput, int]]:
+        with session_scope(engine) as session:
+            page = relevant_posts_without_draft(
+                session, project_id, page_size, after_id=cursor["after"]
+            )
+        if page:
+            cursor["after"] = page[-1][0].post_id
+        summary.candidates += len(page)
+        return page
 
-        async def one(post: PostInput) -> DraftResult:
-            async with semaphore:
-                return await generator.agenerate(post)
+    async def work(item: tuple[PostInput, int]) -> tuple[int, DraftResult]:
+        return item[1], await generator.agenerate(item[0])
 
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start : start + chunk_size]
-            results = await asyncio.gather(*(one(post) for post, _ in chunk))
-            rows = []
-            for (_, judgment_id), result in zip(chunk, results, strict=True):
-                summary.total_cost_usd += result.cost_usd or 0.0
-                if result.error:
-                    summary.failures += 1
-                    if len(summary.errors) < 5:
-                        summary.errors.append(f"post {result.post_id}: {result.error}")
-                    continue
-                summary.models[result.model_id] += 1
-                now = utcnow()
-                rows.append(
-                    {
-                        "post_id": result.post_id,
-                        "project_id": project_id,
-                        "judgment_id": judgment_id,
-                        "model_id": result.model_id,
-                        "prompt": result.prompt,
-                        "text_generated": result.text,
-                        "text_final": None,
-                        "status": "pending",
-                        "created_at": now,
-                        "updated_at": now,
-                        "trace_id": result.trace_id,
-                        "observation_id": result.observation_id,
-                    }
-                )
-            with session_scope(engine) as session:
-                stored = _store(session, project_id, rows)
-            summary.drafted += stored
-            summary.already_drafted += len(rows) - stored
+    def write(results: list[tuple[int, DraftResult]]) -> None:
+        rows = []
+        for judgment_id, result in results:
+            summary.total_cost_usd += result.cost_usd or 0.0
+            if result.error:
+                summary.failures += 1
+                if len(summary.errors) < 5:
+                    summary.errors.append(f"post {result.post_id}: {result.error}")
+                continue
+            summary.models[result.model_id] += 1
+            now = utcnow()
+            rows.append(
+                {
+                    "post_id": result.post_id,
+                    "project_id": project_id,
+                    "judgment_id": judgment_id,
+                    "model_id": result.model_id,
+                    "prompt": result.prompt,
+                    "text_generated": result.text,
+                    "text_final": None,
+                    "status": "pending",
+                    "created_at": now,
+                    "updated_at": now,
+                    "trace_id": result.trace_id,
+                    "observation_id": result.observation_id,
+                }
+            )
+        with session_scope(engine) as session:
+            stored = _store(session, project_id, rows)
+        summary.drafted += stored
+        summary.already_drafted += len(rows) - stored
 
-    if todo:
-        run_async(run())
+    config: StreamConfig[tuple[PostInput, int], tuple[int, DraftResult]] = StreamConfig(
+        read_batch=read_batch,
+        work=work,
+        write=write,
+        concurrency=max_concurrency,
+        commit_rows=commit_rows,
+        commit_s=commit_s,
+        is_failure=lambda item: item[1].error is not None,
+        on_progress=on_progress,
+        progress_s=progress_s,
+        limit=limit,
+    )
+    run_async(run_stream(config))
+    if limit is not None:
+        summary.candidates = min(summary.candidates, limit)
     return summary

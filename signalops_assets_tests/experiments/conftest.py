@@ -21,10 +21,8 @@ CANARY = "openai/canary-y"
 
 @pytest.fixture
 def fake_gateway(fake_llm: FakeOpenAIServer) -> LLMGateway:
-    """LiteLLM → the fake server; no retries and no worker processes, so tests stay fast."""
-    return LLMGateway(
-        api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0, worker_processes=0
-    )
+    """LiteLLM → the fake server; no retries, so tests stay fast."""
+    return LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0)
 
 
 @pytest.fixture

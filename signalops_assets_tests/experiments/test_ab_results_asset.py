@@ -111,7 +111,6 @@ def test_asset_reports_due_experiments_after_judging(
     isolated_env: Path,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-only")
-    monkeypatch.setenv("SIGNALOPS_LLM_WORKERS", "0")
     fake_llm.set_behavior("canary-y", latency_ms=20)
     # An old completed experiment is not reported; a recently completed one is.
     old = make_experiment(canary="openai/old")

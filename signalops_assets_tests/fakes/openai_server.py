@@ -32,8 +32,10 @@ import contextlib
 import hashlib
 import itertools
 import json
+import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -58,6 +60,9 @@ __all__ = [
 LABELS: tuple[str, str, str] = ("relevant", "irrelevant", "maybe")
 
 MalformedMode = Literal["truncated", "fenced", "prose", "empty"]
+
+FAULTS = ("500", "429", "malformed", "bad_label", "hang")
+"""What ``fault_rate`` injects, chosen uniformly per faulty call."""
 """How a ``malformed`` reply looks.
 
 * ``truncated`` (what ``malformed=True`` means): prose around a fenced JSON object that is cut off
@@ -143,6 +148,10 @@ class Behavior:
     """Force the confidence of the default judgment."""
     disagreement: float | None = None
     """Share of posts (0..1) on which this model flips the shared base label (default 0.25)."""
+    fault_rate: float | None = None
+    """Share of calls (0..1, a seeded random draw per call) that fail with one of ``FAULTS``:
+    500, 429 (``Retry-After`` 0.05 s), truncated JSON, a label outside the schema, or a hang
+    (``hold_s``, default 30 s). Retried calls draw again."""
 
     def over(self, base: Behavior) -> Behavior:
         """This behaviour with unset fields taken from ``base``."""
@@ -153,6 +162,18 @@ class Behavior:
             for f in fields(self)
         }
         return Behavior(**values)
+
+
+def _fault(behavior: Behavior, kind: str) -> Behavior:
+    if kind == "500":
+        return replace(behavior, status=500, fail_times=None)
+    if kind == "429":
+        return replace(behavior, status=429, retry_after=0.05, fail_times=None)
+    if kind == "malformed":
+        return replace(behavior, malformed=True)
+    if kind == "bad_label":
+        return replace(behavior, content='{"label": "spam", "confidence": 0.9, "reasoning": ""}')
+    return replace(behavior, timeout=True, fail_times=None)
 
 
 @dataclass
@@ -294,6 +315,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout) resets the connection: expected, not news.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conns_lock:
             self._conns.add(request)
@@ -338,6 +365,7 @@ class FakeOpenAIServer:
         self._failures: dict[str, int] = {}
         self._counter = itertools.count()
         self._release = threading.Event()
+        self._fault_rng = random.Random(20261201)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -416,6 +444,7 @@ class FakeOpenAIServer:
         label: str | None = None,
         confidence: float | None = None,
         disagreement: float | None = None,
+        fault_rate: float | None = None,
     ) -> Behavior:
         """Replace the behaviour of ``model`` (``openai/`` prefix optional), or the global one
         when ``model`` is None. Also restarts that model's ``fail_times`` counter."""
@@ -435,6 +464,7 @@ class FakeOpenAIServer:
             label=label,
             confidence=confidence,
             disagreement=disagreement,
+            fault_rate=fault_rate,
         )
         with self._lock:
             if model is None:
@@ -593,6 +623,9 @@ class FakeOpenAIServer:
             )
             self._calls.append(call)
             release = self._release
+            if behavior.fault_rate and self._fault_rng.random() < behavior.fault_rate:
+                behavior = _fault(behavior, self._fault_rng.choice(FAULTS))
+                call.outcome = "fault"
             # Decide now whether this call is one of the first ``fail_times`` failures.
             status = behavior.status
             if status is None and behavior.fail_times and not behavior.timeout:

@@ -1,8 +1,10 @@
 """FineTunedJudge through LiteLLM to the fake OpenAI server: routing of `ft:` ids, fallback on
-errors and on the latency budget, and `maybe` + error when there is no fallback."""
+errors and on the per-attempt timeout, the latency budget as the whole judgment's deadline, and
+no label + error when there is no fallback."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -26,9 +28,7 @@ POST = PostInput(1, "x:1", "@dev", "SRE", "p99 latency spike after deploy, need 
 
 @pytest.fixture
 def gateway(fake_llm: FakeOpenAIServer) -> LLMGateway:
-    return LLMGateway(
-        api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0, worker_processes=0
-    )
+    return LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0)
 
 
 def project(**llm: Any) -> ProjectConfig:
@@ -63,22 +63,42 @@ def test_server_error_falls_back(gateway: LLMGateway, fake_llm: FakeOpenAIServer
     assert judgment.reasoning.startswith("[fallback after:") and judgment.judge_key == FT
 
 
-def test_latency_budget_falls_back(gateway: LLMGateway, fake_llm: FakeOpenAIServer) -> None:
+def test_attempt_timeout_falls_back_within_the_budget(
+    fake_llm: FakeOpenAIServer,
+) -> None:
     fake_llm.set_behavior(FT, latency_ms=1500)
-    cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=200)
+    gateway = LLMGateway(
+        api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0, timeout_s=0.2
+    )
+    cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=5000)
     judgment = judge_once(FineTunedJudge(gateway, cfg, FT))
     assert judgment.error is None and judgment.model_id == FALLBACK
-    assert "latency budget exceeded" in judgment.reasoning
+    assert "Timeout" in judgment.reasoning
     # The arm is charged the time it waited for the fine-tuned model, not just the fallback's.
     assert 200 <= judgment.latency_ms < 1500
 
 
-def test_no_fallback_stores_maybe_with_error(
+def test_latency_budget_is_the_whole_judgments_deadline(
+    gateway: LLMGateway, fake_llm: FakeOpenAIServer
+) -> None:
+    """max_judge_latency_ms bounds the fine-tuned call, its retries and the fallback together
+    (the per-attempt timeout here is the gateway's 60 s)."""
+    fake_llm.set_behavior(FT, latency_ms=1500)
+    cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=300)
+    started = time.perf_counter()
+    judgment = judge_once(FineTunedJudge(gateway, cfg, FT))
+    assert time.perf_counter() - started < 1.2
+    assert judgment.label is None and judgment.error is not None
+    assert "latency budget exceeded: > 300 ms" in judgment.error
+    assert fake_llm.call_count("fallback-z") == 0  # no time was left for it
+
+
+def test_no_fallback_stores_no_label_with_error(
     gateway: LLMGateway, fake_llm: FakeOpenAIServer
 ) -> None:
     fake_llm.set_behavior(FT, status=500)
     judgment = judge_once(FineTunedJudge(gateway, project(), FT))
-    assert judgment.label == "maybe" and judgment.confidence == 0.0
+    assert judgment.label is None and judgment.confidence == 0.0
     assert judgment.error and "InternalServerError" in judgment.error
     assert fake_llm.call_count() == 1
 
@@ -89,7 +109,7 @@ def test_failing_fallback_keeps_both_errors(
     fake_llm.set_behavior(FT, malformed="prose")
     fake_llm.set_behavior(FALLBACK, status=500)
     judgment = judge_once(FineTunedJudge(gateway, project(judge_fallback_model=FALLBACK), FT))
-    assert judgment.label == "maybe" and judgment.error is not None
+    assert judgment.label is None and judgment.error is not None
     assert judgment.error.startswith("parse failure") and f"fallback {FALLBACK}:" in judgment.error
 
 
@@ -105,3 +125,17 @@ def test_factory_builds_finetuned_judge_from_override(
         session.flush()
         judge = create_judge(session, gateway, cfg)
     assert isinstance(judge, FineTunedJudge) and judge.done_key == FT
+
+
+def test_prompted_judge_budget_is_the_whole_deadline(fake_llm: FakeOpenAIServer) -> None:
+    """Same meaning for a prompted judge: 5 retries of a slow model stop at the budget."""
+    from signalops_assets.judging.judges import LLMPromptJudge
+
+    fake_llm.set_behavior("slow-p", latency_ms=1500)
+    gateway = LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=5)
+    judge = LLMPromptJudge(gateway, project(max_judge_latency_ms=400), "openai/slow-p")
+    started = time.perf_counter()
+    judgments: list[Judgment] = run_async(judge.ajudge(POST))
+    assert time.perf_counter() - started < 1.5
+    assert judgments[0].label is None
+    assert "latency budget exceeded: > 400 ms" in (judgments[0].error or "")

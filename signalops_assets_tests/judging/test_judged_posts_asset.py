@@ -69,7 +69,7 @@ def test_failures_are_stored_not_dropped(
         total = session.scalar(select(func.count()).select_from(Post))
         labels = set(session.scalars(select(Judgment.label).where(Judgment.error.is_not(None))))
     assert errors == total == meta["failures"]
-    assert labels == {"maybe"}
+    assert labels == {None}  # a failure is not a label
     # Post text is delimited and untrusted in the prompt the provider received.
     call = fake_llm.calls("judge-x")[0]
     assert "<post>" in call.prompt_text and "never follow" in call.prompt_text

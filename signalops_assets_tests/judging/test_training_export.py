@@ -20,7 +20,7 @@ from signalops_assets.judging.finetuned import FineTunedJudge
 from signalops_assets.judging.judges import Judgment, LLMPromptJudge, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.prompts import MAX_POST_CHARS, PostInput, judge_messages
-from signalops_assets.judging.service import pending_posts, store_judgments
+from signalops_assets.judging.service import PendingFilter, pending_posts, store_judgments
 from signalops_assets.judging.training_export import (
     HUMAN_REASONING,
     export_judgments,
@@ -60,7 +60,9 @@ def judge_posts(
     """Judge through the pipeline's own reader and writer, one post at a time."""
     with session_scope(engine) as session:
         todo = [
-            p for p in pending_posts(session, "spectra", judge.done_key) if p.post_id in post_ids
+            p
+            for p in pending_posts(session, PendingFilter("spectra", judge.done_key))
+            if p.post_id in post_ids
         ]
     out: dict[int, list[Judgment]] = {}
     for post in todo:
@@ -80,9 +82,7 @@ def judgment_ids(engine: Engine, post_id: int) -> list[int]:
 def test_examples_are_what_the_finetuned_judge_sends(
     engine: Engine, spectra: ProjectConfig, fake_llm: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    gateway = LLMGateway(
-        api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0, worker_processes=0
-    )
+    gateway = LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0)
     tricky = add_tricky_post(engine)
     with session_scope(engine) as session:
         ids = list(session.scalars(select(Post.id).order_by(Post.id).limit(5)))

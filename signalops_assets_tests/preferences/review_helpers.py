@@ -54,7 +54,7 @@ def judge(
 
 
 def gateway(tracer: Any = None) -> LLMGateway:
-    return LLMGateway(num_retries=0, worker_processes=0, tracer=tracer or NoopTracer())
+    return LLMGateway(num_retries=0, tracer=tracer or NoopTracer())
 
 
 def make_drafts(engine: Engine, cfg: ProjectConfig, n: int) -> list[int]:

@@ -27,7 +27,7 @@ from signalops_assets_tests.preferences.review_helpers import (
 
 class RecordingGateway(LLMGateway):
     def __init__(self, tracer: Any) -> None:
-        super().__init__(num_retries=0, worker_processes=0, tracer=tracer)
+        super().__init__(num_retries=0, tracer=tracer)
         self.sent: list[list[dict[str, Any]]] = []
 
     async def acomplete(self, request: LLMRequest) -> LLMResponse:

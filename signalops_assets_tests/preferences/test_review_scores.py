@@ -33,7 +33,7 @@ def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> Iter
 def drafted(engine: Engine, cfg: ProjectConfig, n: int) -> list[Draft]:
     for post_id in post_ids(engine, n):
         judge(engine, post_id, "relevant")
-    gateway = LLMGateway(num_retries=0, worker_processes=0)  # the process's tracer
+    gateway = LLMGateway(num_retries=0)  # the process's tracer
     assert draft_pending(engine, cfg.project_id, LLMDraftGenerator(gateway, cfg)).drafted == n
     get_tracer().flush()
     with session_scope(engine) as session:

@@ -1,0 +1,83 @@
+"""The judgments writer: one transaction per batch, superseding earlier failures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from signalops_assets.db.models import ABResult
+from signalops_assets.db.models import Judgment as JudgmentRow
+from signalops_assets.judging.judges import Judgment
+
+
+@dataclass
+class StoreResult:
+    judgments: list[Judgment] = field(default_factory=list)  # those stored
+    stored: int = 0
+    superseded: int = 0
+    recovered: int = 0
+    duplicates: int = 0
+
+
+def store_judgments(
+    session: Session, project_id: str, judgments: Sequence[Judgment]
+) -> StoreResult:
+    """Judgment rows, and their ab_results rows referencing the real ids, in one transaction.
+    A post's earlier failed judgment by the same judge is marked superseded (its ab_results
+    row removed, so an arm counts one outcome per post); a success is never replaced."""
+    result = StoreResult()
+    if not judgments:
+        return result
+    previous = {
+        (r.post_id, r.judge_key): r
+        for r in session.execute(
+            select(JudgmentRow.id, JudgmentRow.post_id, JudgmentRow.judge_key)
+            .add_columns(JudgmentRow.error, JudgmentRow.attempt)
+            .where(
+                JudgmentRow.post_id.in_({j.post_id for j in judgments}),
+                JudgmentRow.judge_key.in_({j.judge_key for j in judgments}),
+                JudgmentRow.superseded.is_(False),
+            )
+        )
+    }
+    rows: list[tuple[Judgment, JudgmentRow]] = []
+    replaced: list[int] = []
+    for judgment in judgments:
+        prev = previous.get((judgment.post_id, judgment.judge_key))
+        if prev is not None and prev.error is None:
+            result.duplicates += 1
+            continue
+        if prev is not None:
+            replaced.append(prev.id)
+            result.recovered += judgment.error is None
+        attempt = prev.attempt + 1 if prev is not None else 1
+        rows.append(
+            (judgment, JudgmentRow(project_id=project_id, attempt=attempt, **asdict(judgment)))
+        )
+    if replaced:
+        session.execute(delete(ABResult).where(ABResult.judgment_id.in_(replaced)))
+        session.execute(
+            update(JudgmentRow).where(JudgmentRow.id.in_(replaced)).values(superseded=True)
+        )
+        session.flush()  # the old row leaves the partial unique index before the new one enters
+    session.add_all([row for _, row in rows])
+    session.flush()  # assigns ids for the ab_results references
+    for judgment, row in rows:
+        if judgment.experiment_id and judgment.arm:
+            session.add(
+                ABResult(
+                    experiment_id=judgment.experiment_id,
+                    judgment_id=row.id,
+                    post_id=judgment.post_id,
+                    arm=judgment.arm,
+                    model_id=judgment.model_id,
+                    latency_ms=judgment.latency_ms,
+                    cost_usd=judgment.cost_usd,
+                )
+            )
+    result.judgments = [judgment for judgment, _ in rows]
+    result.stored, result.superseded = len(rows), len(replaced)
+    return result

@@ -1,0 +1,159 @@
+"""Failed judgments are judged again (next run, up to llm.max_attempts; `judgments retry` on
+request), failures stay as superseded history with no label, and a crash keeps whole batches.
+Real LiteLLM against the fake OpenAI server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+
+from signalops_assets.cli.main import cli
+from signalops_assets.config import ProjectConfig, load_project
+from signalops_assets.db.models import Judgment, Post
+from signalops_assets.db.session import session_scope
+from signalops_assets.judging.judges import LLMPromptJudge
+from signalops_assets.judging.service import JudgeRunSummary, judge_pending
+from signalops_assets.llm.gateway import LLMGateway
+from signalops_assets.posts import ensure_project
+from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
+
+MODEL = "openai/judge-r"
+
+
+def add_posts(engine: Engine, n: int, project: ProjectConfig) -> list[int]:
+    with session_scope(engine) as session:
+        ensure_project(session, project)
+        posts = [
+            Post(
+                project_id=project.project_id,
+                platform_id=f"x:{i}",
+                author=f"@a{i}",
+                text=f"post {i}: our p99 latency doubled after the deploy",
+                created_at=datetime.now(UTC),
+            )
+            for i in range(n)
+        ]
+        session.add_all(posts)
+        session.flush()
+        return [p.id for p in posts]
+
+
+def judge(fake_llm: FakeOpenAIServer, project: ProjectConfig) -> LLMPromptJudge:
+    gateway = LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0)
+    return LLMPromptJudge(gateway, project, MODEL)
+
+
+def rows(engine: Engine) -> list[tuple[int, int, bool, str | None, str | None]]:
+    with session_scope(engine) as session:
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in session.execute(
+                select(
+                    Judgment.post_id,
+                    Judgment.attempt,
+                    Judgment.superseded,
+                    Judgment.label,
+                    Judgment.error,
+                ).order_by(Judgment.post_id, Judgment.attempt)
+            )
+        ]
+
+
+def run(
+    engine: Engine, fake_llm: FakeOpenAIServer, cfg: ProjectConfig, **kw: object
+) -> JudgeRunSummary:
+    return judge_pending(engine, "spectra", judge(fake_llm, cfg), max_concurrency=4, **kw)  # type: ignore[arg-type]
+
+
+def test_failed_then_recovered_provider(engine: Engine, fake_llm: FakeOpenAIServer) -> None:
+    cfg = load_project("spectra")
+    add_posts(engine, 5, cfg)
+    fake_llm.set_behavior("judge-r", status=500)
+    first = run(engine, fake_llm, cfg)
+    assert (first.posts_judged, first.failures, first.given_up) == (5, 5, 0)
+    assert all(label is None and error for _, _, _, label, error in rows(engine))
+
+    fake_llm.clear_behavior("judge-r")  # the provider is back
+    second = run(engine, fake_llm, cfg)
+    assert (second.posts_judged, second.failures, second.recovered) == (5, 0, 5)
+    history = rows(engine)
+    assert len(history) == 10
+    assert [r[1:3] for r in history if r[4]] == [(1, True)] * 5  # failures kept, superseded
+    assert all(r[1:3] == (2, False) and r[3] for r in history if not r[4])
+
+    calls = fake_llm.call_count("judge-r")
+    third = run(engine, fake_llm, cfg)
+    assert third.posts_judged == 0 and fake_llm.call_count("judge-r") == calls  # never repeated
+
+
+def test_gives_up_after_max_attempts_then_cli_retry(
+    engine: Engine,
+    fake_llm: FakeOpenAIServer,
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = isolated_env / "projects" / "spectra.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "judge_model: local/keyword-judge", f"judge_model: {MODEL}\n  max_attempts: 2"
+        )
+    )
+    cfg = load_project("spectra")
+    assert cfg.llm.max_attempts == 2
+    add_posts(engine, 4, cfg)
+    fake_llm.set_behavior("judge-r", status=500)
+    assert run(engine, fake_llm, cfg, max_attempts=2).given_up == 0
+    assert run(engine, fake_llm, cfg, max_attempts=2).given_up == 4
+    before = fake_llm.call_count("judge-r")
+    given_up = run(engine, fake_llm, cfg, max_attempts=2)
+    assert (given_up.posts_judged, given_up.given_up) == (0, 4)
+    assert fake_llm.call_count("judge-r") == before  # given up: no more calls on its own
+
+    fake_llm.clear_behavior("judge-r")
+    monkeypatch.setenv("SIGNALOPS_LLM_API_BASE", fake_llm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-only")
+    runner = CliRunner()
+    nothing = runner.invoke(cli, ["judgments", "retry", "--error-like", "RateLimitError"])
+    assert nothing.exit_code == 0, nothing.output
+    assert "re-judged 0 failed posts" in nothing.output and "4 given up" in nothing.output
+    result = runner.invoke(
+        cli, ["judgments", "retry", "--project", "spectra", "--error-like", "InternalServer"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "re-judged 4 failed posts" in result.output and "4 recovered" in result.output
+    assert "0 given up" in result.output
+    current = [r for r in rows(engine) if not r[2]]
+    assert len(current) == 4 and all(r[1] == 3 and r[3] and not r[4] for r in current)
+    unknown = runner.invoke(cli, ["judgments", "retry", "--project", "nope"])
+    assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+
+
+def test_crash_mid_run_keeps_finished_batches(engine: Engine, fake_llm: FakeOpenAIServer) -> None:
+    cfg = load_project("spectra")
+    ids = add_posts(engine, 30, cfg)
+    fake_llm.set_behavior("judge-r", latency_ms=20)
+
+    class Crash(Exception):
+        pass
+
+    def crash(progress: object) -> None:
+        if getattr(progress, "stored", 0) >= 8:
+            raise Crash  # the process goes down mid-run
+
+    with pytest.raises(Crash):
+        run(engine, fake_llm, cfg, commit_rows=4, commit_s=60, on_progress=crash, progress_s=0)
+    with session_scope(engine) as session:
+        kept = session.scalar(select(func.count()).select_from(Judgment))
+    assert kept is not None and 8 <= kept < 30 and kept % 4 == 0  # whole batches only
+
+    rest = run(engine, fake_llm, cfg)
+    assert rest.posts_judged == 30 - kept
+    with session_scope(engine) as session:
+        per_post = session.execute(
+            select(Judgment.post_id, func.count()).group_by(Judgment.post_id)
+        ).all()
+    assert sorted(p for p, _ in per_post) == ids and {n for _, n in per_post} == {1}
