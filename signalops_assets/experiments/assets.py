@@ -1,4 +1,4 @@
-"""Dagster asset `ab_results`: a thin report over experiments.summary."""
+"""Dagster asset `ab_results`: a thin report over the per-arm aggregation in experiments.queries."""
 
 from typing import Any
 
