@@ -38,6 +38,22 @@ def figure(output: str, pattern: str) -> int:
     return int(found[-1])
 
 
+def first_sensor_tick(home: Path, db_url: str) -> list[str]:
+    """Run keys of draft_edits_sensor's first tick on the demo's instance (as `make dev` would
+    run it after `make run`)."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from signalops_assets.preferences.sensors import draft_edits_sensor
+    from signalops_assets.resources import DatabaseResource
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        context = build_sensor_context(
+            instance=instance, resources={"database": DatabaseResource(url=db_url)}
+        )
+        data = draft_edits_sensor.evaluate_tick(context)
+    return [r.run_key or "" for r in data.run_requests or []]
+
+
 def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -60,6 +76,7 @@ def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
     files = [tmp_path / "exports" / "spectra" / "dpo" / f"{s}.jsonl" for s in ("train", "eval")]
     reports = [validate_file(f, "trl") for f in files]
     assert all(r.ok for r in reports) and sum(r.lines for r in reports) == pairs
+    assert first_sensor_tick(home, env["SIGNALOPS_DATABASE_URL"]) == []
 
     second = run_demo(env)
     assert figure(second, r"posts: (\d+) new") == 0

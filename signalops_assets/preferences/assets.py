@@ -20,6 +20,9 @@ from signalops_assets.preferences.formats import validate_file
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource, LLMResource
 
+# dpo_jsonl's record of the collector cursor it exported through (read by draft_edits_sensor).
+EXPORTED_THROUGH_KEY = "collected_through_event"
+
 
 @asset(deps=["judged_posts"], group_name="preferences", pool="llm", compute_kind="litellm")
 def drafts(
@@ -96,9 +99,12 @@ def dpo_jsonl(
 ) -> MaterializeResult[None]:
     """`<export_dir>/<project>/dpo/{train,eval}.jsonl` from the unfiltered pairs, split by post,
     each file replaced atomically (export_dir: SIGNALOPS_EXPORT_DIR or data/exports)."""
+    from signalops_assets.preferences.events import collector_position
     from signalops_assets.preferences.export import dpo_dir, export_dpo
 
     engine, rows, files = database.engine(), [], []
+    # Read before exporting: every pair collected through this event is in the files written.
+    through = collector_position(engine)
     totals = {"train": 0, "eval": 0}
     sources: dict[str, int] = {}
     for project_id in configured_project_ids():
@@ -136,6 +142,7 @@ def dpo_jsonl(
         "sources": MetadataValue.json(sources),
         "by_project": MetadataValue.md(markdown_table(headers, rows)),
         "files": MetadataValue.json(files),
+        EXPORTED_THROUGH_KEY: MetadataValue.int(through),
     }
     if len(rows) == 1:
         metadata["path"] = MetadataValue.path(str(rows[0][-1]))
