@@ -16,10 +16,26 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "data" / "signalops.db"
 
 
+DATABASE_URL_ENV = "SIGNALOPS_DATABASE_URL"
+
+
 def database_url(explicit: str | None = None) -> str:
-    """The explicit URL, else SIGNALOPS_DATABASE_URL, else the embedded SQLite file."""
-    url = explicit or os.environ.get("SIGNALOPS_DATABASE_URL")
-    return url or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    """The explicit URL, else SIGNALOPS_DATABASE_URL, else (only when that variable is unset)
+    the embedded SQLite file. Set but empty is an error: a CI secret that did not reach the job
+    must not silently export the checkout's own database."""
+    if explicit and explicit.strip():
+        return explicit.strip()
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured is None:
+        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    if not configured.strip():
+        from signalops_assets.errors import ConfigError
+
+        raise ConfigError(
+            f"{DATABASE_URL_ENV} is set but empty; set a database URL or unset it to use "
+            f"the embedded SQLite database ({DEFAULT_SQLITE_PATH})"
+        )
+    return configured.strip()
 
 
 def redact_url(url: str) -> str:
