@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.assets import judged_posts
+from signalops_assets.judging.prompts import LABELS
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
@@ -36,7 +37,11 @@ def test_offline_judge_materializes_all_posts_once(
         judged = session.scalar(select(func.count()).select_from(Judgment))
         rows = session.execute(select(Judgment.label, Post.raw).join(Post)).all()
     assert judged == total == meta["posts_judged"] and total >= 300
-    assert "local/keyword-judge" in str(meta["by_project"])
+    (row,) = meta["this_run"].records  # type: ignore[attr-defined]
+    assert "local/keyword-judge" in row.data["judge"] and row.data["posts_judged"] == total
+    assert meta["dagster/row_count"] == judged
+    columns = {c.name for c in meta["dagster/column_schema"].columns}  # type: ignore[attr-defined]
+    assert {"post_id", "judge_key", "label", "arm", "latency_ms"} <= columns
     # The offline judge is a keyword stand-in, but it must get the clear cases right.
     clear = Counter(
         (label, raw["synthetic_category"])
@@ -46,7 +51,38 @@ def test_offline_judge_materializes_all_posts_once(
     correct = clear[("relevant", "relevant")] + clear[("irrelevant", "irrelevant")]
     assert correct / sum(clear.values()) > 0.9
     again = run(db_url)
-    assert again["posts_judged"] == 0
+    # Nothing pending: the run says so and still reports the current totals.
+    assert again["posts_judged"] == 0 and again["spectra/pending"] == 0
+    assert again["spectra/primary/judgments"] == meta["spectra/primary/judgments"] == total
+    assert again["dagster/row_count"] == judged
+
+
+def test_a_shadow_experiment_reports_each_arm_separately(
+    engine: Engine, db_url: str, spectra: object
+) -> None:
+    from signalops_assets.experiments.service import create_experiment
+
+    with session_scope(engine) as session:
+        create_experiment(
+            session,
+            "spectra",
+            "local/keyword-judge",
+            "local/keyword-judge-strict",
+            0.5,
+            mode="shadow",
+        )
+        posts = session.scalar(select(func.count()).select_from(Post)) or 0
+    meta = run(db_url)
+    assert meta["posts_judged"] == posts and meta["judgments_stored"] == 2 * posts
+    for arm in ("primary", "canary"):
+        labels = sum(int(meta[f"spectra/{arm}/{label}"]) for label in LABELS)  # type: ignore[call-overload]
+        assert (
+            meta[f"spectra/{arm}/judgments"] == labels + int(meta[f"spectra/{arm}/errors"]) == posts
+        )  # type: ignore[call-overload]
+    # The strict variant calls fewer posts relevant: the arms differ, not a pooled blend.
+    assert meta["spectra/canary/relevant"] < meta["spectra/primary/relevant"]  # type: ignore[operator]
+    arms = {r.data["arm"]: r.data for r in meta["by_arm"].records}  # type: ignore[attr-defined]
+    assert arms["primary"]["judgments"] == arms["canary"]["judgments"] == posts
 
 
 def test_failures_are_stored_not_dropped(
