@@ -3,7 +3,14 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetObservation,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from signalops_assets.config import configured_project_ids, load_project
 from signalops_assets.judging.prompts import LABELS
@@ -15,7 +22,8 @@ if TYPE_CHECKING:
 
 posts = AssetSpec(
     "posts",
-    description="Imported social-media posts (`signalops posts import FILE --project P`).",
+    description="Imported social-media posts (`signalops posts import FILE --project P`); "
+    "each judged_posts run records their row count as an observation.",
     group_name="judging",
 )
 
@@ -40,6 +48,7 @@ def judge_configured_projects(
     which passes the partition's [created_from, created_to) window."""
     from signalops_assets.db.counts import count_rows
     from signalops_assets.db.models import Judgment as JudgmentRow
+    from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
     from signalops_assets.judging.factory import create_judge
     from signalops_assets.judging.service import judge_pending
@@ -99,6 +108,16 @@ def judge_configured_projects(
                     round(arm.cost_usd, 6),
                 ]
             )
+    # `posts` is loaded outside Dagster (signalops posts import); each run records what it saw.
+    context.log_event(
+        AssetObservation(
+            asset_key=posts.key,
+            metadata={
+                **table_metadata(PostRow, count_rows(engine, PostRow, project_ids)),
+                **{k: v for k, v in figures.items() if k.endswith("/posts")},
+            },
+        )
+    )
     stored = totals["stored"]
     return MaterializeResult(
         metadata={

@@ -15,7 +15,7 @@ from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 
-def run(db_url: str, api_base: str = "") -> dict[str, object]:
+def run(db_url: str, api_base: str = "", observed: list[object] | None = None) -> dict[str, object]:
     result = materialize(
         [judged_posts],
         resources={
@@ -24,6 +24,12 @@ def run(db_url: str, api_base: str = "") -> dict[str, object]:
         },
     )
     assert result.success
+    if observed is not None:
+        observed += [
+            e.asset_observation_data.asset_observation
+            for e in result.all_events
+            if e.is_asset_observation
+        ]
     mat = result.asset_materializations_for_node("judged_posts")[0]
     return {k: v.value for k, v in mat.metadata.items()}
 
@@ -31,7 +37,8 @@ def run(db_url: str, api_base: str = "") -> dict[str, object]:
 def test_offline_judge_materializes_all_posts_once(
     engine: Engine, db_url: str, spectra: object
 ) -> None:
-    meta = run(db_url)
+    observed: list[object] = []
+    meta = run(db_url, observed=observed)
     with session_scope(engine) as session:
         total = session.scalar(select(func.count()).select_from(Post))
         judged = session.scalar(select(func.count()).select_from(Judgment))
@@ -40,6 +47,9 @@ def test_offline_judge_materializes_all_posts_once(
     (row,) = meta["this_run"].records  # type: ignore[attr-defined]
     assert "local/keyword-judge" in row.data["judge"] and row.data["posts_judged"] == total
     assert meta["dagster/row_count"] == judged
+    (posts,) = observed
+    assert posts.asset_key.to_user_string() == "posts"  # type: ignore[attr-defined]
+    assert posts.metadata["dagster/row_count"].value == total  # type: ignore[attr-defined]
     columns = {c.name for c in meta["dagster/column_schema"].columns}  # type: ignore[attr-defined]
     assert {"post_id", "judge_key", "label", "arm", "latency_ms"} <= columns
     # The offline judge is a keyword stand-in, but it must get the clear cases right.
