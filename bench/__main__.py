@@ -6,7 +6,14 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHES = ["judging.py", "startup.py", "tracing_overhead.py", "export.py", "analysis.py"]
+BENCHES = [
+    "judging.py",
+    "startup.py",
+    "dagster_runs.py",
+    "tracing_overhead.py",
+    "export.py",
+    "analysis.py",
+]
 
 
 def main() -> int:
