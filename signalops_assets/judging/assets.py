@@ -13,7 +13,9 @@ from dagster import (
 )
 
 from signalops_assets.config import configured_project_ids, load_project
+from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
 from signalops_assets.judging.prompts import LABELS
+from signalops_assets.judging.versions import judge_version
 from signalops_assets.metadata import table, table_metadata
 from signalops_assets.resources import DatabaseResource, LLMResource
 
@@ -25,10 +27,22 @@ posts = AssetSpec(
     description="Imported social-media posts (`signalops posts import FILE --project P`); "
     "each judged_posts run records their row count as an observation.",
     group_name="judging",
+    kinds={"sql"},
+    owners=OWNERS,
+    tags=tags("judging"),
 )
 
 
-@asset(deps=[posts], group_name="judging", pool="llm", compute_kind="litellm")
+@asset(
+    deps=[posts],
+    group_name="judging",
+    pool="llm",
+    kinds={"litellm", "sql"},
+    owners=OWNERS,
+    tags=tags("judging"),
+    code_version=judge_version(),
+    retry_policy=LLM_RETRY,
+)
 def judged_posts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:

@@ -1,5 +1,6 @@
 """Dagster assets for the review flow: drafts → preference_pairs → dpo_jsonl (+ its check)."""
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from dagster import (
@@ -8,6 +9,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     Config,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -16,6 +18,8 @@ from dagster import (
 from pydantic import Field
 
 from signalops_assets.config import configured_project_ids, load_project
+from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
+from signalops_assets.judging.versions import draft_version
 from signalops_assets.metadata import table, table_metadata
 from signalops_assets.preferences.formats import validate_file
 from signalops_assets.resources import DatabaseResource, LLMResource
@@ -24,7 +28,16 @@ from signalops_assets.resources import DatabaseResource, LLMResource
 EXPORTED_THROUGH_KEY = "collected_through_event"
 
 
-@asset(deps=["judged_posts"], group_name="preferences", pool="llm", compute_kind="litellm")
+@asset(
+    deps=["judged_posts"],
+    group_name="preferences",
+    pool="llm",
+    kinds={"litellm", "sql"},
+    owners=OWNERS,
+    tags=tags("preferences"),
+    code_version=draft_version(),
+    retry_policy=LLM_RETRY,
+)
 def drafts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
@@ -77,7 +90,9 @@ DRAFT_COLUMNS = [
 ]
 
 
-@asset(deps=[drafts], group_name="preferences", compute_kind="sql")
+@asset(
+    deps=[drafts], group_name="preferences", kinds={"sql"}, owners=OWNERS, tags=tags("preferences")
+)
 def preference_pairs(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:
@@ -129,7 +144,18 @@ class DPOExportConfig(Config):
     )
 
 
-@asset(deps=[preference_pairs], group_name="preferences", compute_kind="jsonl")
+@asset(
+    deps=[preference_pairs],
+    group_name="preferences",
+    kinds={"jsonl"},
+    owners=OWNERS,
+    tags=tags("preferences"),
+    # Reviews arrive through the day; the sensor re-exports within minutes of each. A day
+    # without any export means the sensor is off or failing.
+    freshness_policy=FreshnessPolicy.time_window(
+        fail_window=timedelta(days=1), warn_window=timedelta(hours=6)
+    ),
+)
 def dpo_jsonl(
     context: AssetExecutionContext, config: DPOExportConfig, database: DatabaseResource
 ) -> MaterializeResult[None]:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.assets import judged_posts
+from signalops_assets.judging.checks import judged_posts_failure_rate
 from signalops_assets.judging.prompts import LABELS
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
@@ -17,7 +18,7 @@ from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 def run(db_url: str, api_base: str = "", observed: list[object] | None = None) -> dict[str, object]:
     result = materialize(
-        [judged_posts],
+        [judged_posts, judged_posts_failure_rate],
         resources={
             "database": DatabaseResource(url=db_url),
             "llm": LLMResource(api_base=api_base, num_retries=0),
@@ -31,7 +32,8 @@ def run(db_url: str, api_base: str = "", observed: list[object] | None = None) -
             if e.is_asset_observation
         ]
     mat = result.asset_materializations_for_node("judged_posts")[0]
-    return {k: v.value for k, v in mat.metadata.items()}
+    (check,) = result.get_asset_check_evaluations()
+    return {**{k: v.value for k, v in mat.metadata.items()}, "check": check}
 
 
 def test_offline_judge_materializes_all_posts_once(
@@ -60,6 +62,7 @@ def test_offline_judge_materializes_all_posts_once(
     )
     correct = clear[("relevant", "relevant")] + clear[("irrelevant", "irrelevant")]
     assert correct / sum(clear.values()) > 0.9
+    assert meta["check"].passed  # type: ignore[attr-defined]
     again = run(db_url)
     # Nothing pending: the run says so and still reports the current totals.
     assert again["posts_judged"] == 0 and again["spectra/pending"] == 0
@@ -115,6 +118,9 @@ def test_failures_are_stored_not_dropped(
         total = session.scalar(select(func.count()).select_from(Post))
         labels = set(session.scalars(select(Judgment.label).where(Judgment.error.is_not(None))))
     assert errors == total == meta["failures"]
+    check = meta["check"]
+    assert not check.passed and check.severity.value == "WARN"  # type: ignore[attr-defined]
+    assert check.metadata["failure_rate"].value == 1.0  # type: ignore[attr-defined]
     assert labels == {"maybe"}
     # Post text is delimited and untrusted in the prompt the provider received.
     call = fake_llm.calls("judge-x")[0]
