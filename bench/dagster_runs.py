@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 RUNS = int(os.environ.get("BENCH_DAGSTER_RUNS", "1"))
-EXECUTORS = ("multiprocess", "in_process", "forkserver")
+# BENCH_DAGSTER_EXECUTORS=multiprocess,in_process,forkserver adds the forkserver variant.
+EXECUTORS = tuple(os.environ.get("BENCH_DAGSTER_EXECUTORS", "multiprocess,in_process").split(","))
 ASSETS = (
     "judged_posts,ab_results,experiment_analysis,drafts,preference_pairs,dpo_jsonl,argilla_dataset"
 )
@@ -69,7 +70,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-dagster-") as tmp:
         for executor in EXECUTORS:
             env = environment(Path(tmp), executor)
-            timed(COMMANDS["dpo_export_job"], env)  # first run migrates the database
+            migrate = [str(Path(sys.executable).parent / "signalops"), "db", "upgrade"]
+            subprocess.run(migrate, cwd=ROOT, env=env, check=True, capture_output=True)
             for label, args in COMMANDS.items():
                 runs = [timed(args, env) for _ in range(RUNS)]
                 figures[(label, executor)] = statistics.median(runs)

@@ -12,7 +12,7 @@ import pytest
 
 from signalops_assets.preferences.formats import validate_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1300)]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -23,7 +23,7 @@ def run_demo(env: dict[str, str]) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
