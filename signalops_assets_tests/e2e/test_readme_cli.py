@@ -12,7 +12,7 @@ import pytest
 
 from signalops_assets_tests.e2e.conftest import REPO, DagsterStack, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 SENSOR_TICKS = """
 query ($selector: SensorSelector!) {
@@ -50,7 +50,7 @@ def test_readme_sensor_and_schedule_commands_reach_make_dev(
         ["set -e", f"export DAGSTER_HOME={stack.env['DAGSTER_HOME']}", *commands[1:]]
     )
     done = subprocess.run(
-        ["bash", "-c", script], cwd=REPO, env=stack.env, capture_output=True, text=True, timeout=480
+        ["bash", "-c", script], cwd=REPO, env=stack.env, capture_output=True, text=True, timeout=840
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "draft_edits_sensor" in done.stdout
