@@ -5,7 +5,9 @@ UV_VERSION := 0.13.9
 VENV := .venv
 UV := .tools/uv/bin/uv
 export LITELLM_LOCAL_MODEL_COST_MAP := True
-export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+# DAGSTER_HOME from the environment wins; the default is the repository's own instance.
+export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),$(CURDIR)/data/dagster_home))
+DAGSTER_PORT ?= 3000
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 .PHONY: install run dev test lint typecheck bench sample clean
@@ -23,8 +25,12 @@ install: $(UV)
 run: install
 	$(VENV)/bin/python -m signalops_assets.demo
 
+# Started from DAGSTER_HOME: Dagster warns about a dagster.yaml in the current directory
+# (the repository's template) that is not the instance's.
+# `dagster dev` itself is marked superseded by `dg dev` (dagster-dg-cli, not a dependency).
 dev: install
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	cd "$(DAGSTER_HOME)" && PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		"$(CURDIR)/$(VENV)/bin/dagster" dev -w "$(CURDIR)/workspace.yaml" -p $(DAGSTER_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check signalops_assets signalops_assets_tests bench data/generate_sample.py

@@ -9,6 +9,7 @@ from pathlib import Path
 BENCHES = [
     "judging.py",
     "startup.py",
+    "dagster_runs.py",
     "tracing_overhead.py",
     "export.py",
     "analysis.py",

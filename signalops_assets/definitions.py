@@ -1,7 +1,10 @@
 """The code location: one Definitions object for the whole project."""
 
-from dagster import Definitions
+from datetime import timedelta
 
+from dagster import AssetSpec, Definitions, FreshnessPolicy
+
+from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.experiments.analysis_assets import (
     experiment_analysis,
     experiment_analysis_job,
@@ -21,6 +24,7 @@ from signalops_assets.fine_tuning.assets import (
 )
 from signalops_assets.jobs import deployment_executor, judging_job
 from signalops_assets.judging.assets import judged_posts, posts
+from signalops_assets.judging.checks import judged_posts_failure_rate
 from signalops_assets.judging.partitions import build_partitioned_judged_posts, partitioned_enabled
 from signalops_assets.preferences.argilla_assets import argilla_dataset
 from signalops_assets.preferences.assets import (
@@ -35,13 +39,29 @@ from signalops_assets.resources import default_resources
 # SIGNALOPS_PARTITIONED=1: the same judged_posts, one partition per post day (scale-out).
 judged_posts_asset = build_partitioned_judged_posts() if partitioned_enabled() else judged_posts
 
+
+def _house_conventions(spec: AssetSpec) -> AssetSpec:
+    """Owners and tags for the experiment assets (defined in experiments/), and the nightly
+    analysis's freshness: the 02:00 UTC schedule must have produced it by 04:00 UTC."""
+    freshness = None
+    if spec.key == experiment_analysis.key:
+        freshness = FreshnessPolicy.cron(
+            deadline_cron="0 4 * * *", lower_bound_delta=timedelta(hours=3)
+        )
+    return spec.replace_attributes(
+        owners=spec.owners or OWNERS,
+        tags={**tags("experiments"), **spec.tags},
+        freshness_policy=freshness or spec.freshness_policy,
+    )
+
+
 defs = Definitions(
     assets=[
         posts,
         judged_posts_asset,
-        ab_results,
-        experiment_analysis,
-        judge_promotion,
+        ab_results.map_asset_specs(_house_conventions),
+        experiment_analysis.map_asset_specs(_house_conventions),
+        judge_promotion.map_asset_specs(_house_conventions),
         drafts,
         preference_pairs,
         dpo_jsonl,
@@ -50,11 +70,16 @@ defs = Definitions(
         fine_tuned_judge,
         candidate_experiment,
     ],
-    asset_checks=[experiment_srm_check, dpo_jsonl_valid, candidate_offline_gate],
+    asset_checks=[
+        experiment_srm_check,
+        dpo_jsonl_valid,
+        judged_posts_failure_rate,
+        candidate_offline_gate,
+    ],
     jobs=[judging_job, experiment_analysis_job, dpo_export_job, fine_tune_job, promote_judge_job],
     sensors=[draft_edits_sensor, promotion_sensor],
     schedules=[nightly_experiment_analysis],
     resources=default_resources(),
-    # None (Dagster's multiprocess default) unless SIGNALOPS_EXECUTOR=celery.
+    # In-process on the embedded default; SIGNALOPS_EXECUTOR picks multiprocess or celery.
     executor=deployment_executor(),
 )

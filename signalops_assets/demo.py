@@ -11,6 +11,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+# The summary printed below is the output; Dagster's own event log stays in the instance (UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def main() -> int:
@@ -48,24 +50,30 @@ def main() -> int:
                 f"judge {cfg.llm.judge_model}"
             )
 
-    # Every materializable asset but the fine-tune loop's (run once above, on the first run):
-    # `posts` is external (loaded above, not computed).
+    # Every materializable asset and asset check but the fine-tune loop's (run once above, on
+    # the first run); `posts` is external (loaded above, not computed).
     job_assets = [
         a
         for a in defs.assets or []
         if isinstance(a, AssetsDefinition) and "fine_tuning" not in a.group_names_by_key.values()
     ]
+    checks = [
+        c
+        for c in defs.asset_checks or []
+        if isinstance(c, AssetsDefinition) and c.node_def.name != "candidate_offline_gate"
+    ]
     result = materialize(
-        job_assets,
+        [*job_assets, *checks],
         instance=DagsterInstance.get(),
         resources=defs.resources,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config=QUIET,
     )
     if not result.success:
         print("materialization failed; see the run in the Dagster UI (make dev)", file=sys.stderr)
         return 1
     print(f"materialized through Dagster (run {result.run_id}):")
     _print_materializations(result.get_asset_materialization_events())
+    _print_checks(result.get_asset_check_evaluations())
 
     # Reviewers at work: replay the sample's recorded decisions (as `signalops drafts edit`
     # would), then run the job draft_edits_sensor requests for them.
@@ -79,15 +87,25 @@ def main() -> int:
         + "".join(f"; {e}" for e in replayed.errors)
     )
     export = defs.resolve_job_def("dpo_export_job").execute_in_process(
-        instance=DagsterInstance.get()
+        instance=DagsterInstance.get(), run_config=QUIET
     )
     if not export.success:
         print("dpo_export_job failed; see the run in the Dagster UI (make dev)", file=sys.stderr)
         return 1
     print(f"dpo_export_job (run {export.run_id}):")
     _print_materializations(export.get_asset_materialization_events())
+    _print_checks(export.get_asset_check_evaluations())
     print("\nOpen the UI: make dev   (then http://127.0.0.1:3000, same instance and database)")
     return 0
+
+
+def _print_checks(evaluations: Sequence[Any]) -> None:
+    for check in evaluations:
+        outcome = "passed" if check.passed else f"FAILED ({check.severity.value})"
+        print(
+            f"  check {check.check_name} on {check.asset_key.to_user_string()}: {outcome}"
+            + (f": {check.description}" if check.description else "")
+        )
 
 
 def _print_materializations(events: Sequence[Any]) -> None:

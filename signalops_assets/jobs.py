@@ -15,15 +15,33 @@ judging_job = define_asset_job(
 )
 
 EXECUTOR_ENV = "SIGNALOPS_EXECUTOR"
+CHOICES = ("in_process", "multiprocess", "forkserver", "celery")
 
 
-def deployment_executor() -> ExecutorDefinition | None:
-    """The executor for every job: Dagster's default (multiprocess) unless
-    SIGNALOPS_EXECUTOR=celery, which runs each step as a Celery task (dagster-celery; configure
-    it with deploy/dagster.celery.yaml as run config)."""
+def deployment_executor() -> ExecutorDefinition:
+    """The executor for every job, by SIGNALOPS_EXECUTOR:
+
+    - unset / `in_process` (the embedded default): every step in the run's own process, so a
+      step pays no interpreter start and no re-import of the code location (bench/dagster_runs);
+      the `llm` pool still caps concurrent LLM steps across runs.
+    - `multiprocess`: Dagster's default, one spawned process per step (parallel steps).
+    - `forkserver`: multiprocess, steps forked from a server that preloaded the code location.
+    - `celery`: each step a Celery task (dagster-celery; run config from
+      deploy/dagster.celery.yaml).
+    """
+    from dagster import in_process_executor, multiprocess_executor
+
     from signalops_assets.settings import settings
 
-    if settings().executor == "celery":
+    choice = settings().executor  # validated there: a wrong value is one line
+    if choice in {"in_process", "default"}:
+        return in_process_executor
+    if choice == "multiprocess":
+        return multiprocess_executor
+    if choice == "forkserver":
+        preload = {"preload_modules": ["signalops_assets.definitions"]}
+        return multiprocess_executor.configured({"start_method": {"forkserver": preload}})
+    if choice == "celery":
         try:
             from dagster_celery import celery_executor  # type: ignore[import-not-found]
         except ImportError as exc:
@@ -33,4 +51,4 @@ def deployment_executor() -> ExecutorDefinition | None:
             ) from exc
         executor: ExecutorDefinition = celery_executor
         return executor
-    return None
+    raise RuntimeError(f"{EXECUTOR_ENV}={choice!r}: expected one of {', '.join(CHOICES)}")

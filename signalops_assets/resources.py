@@ -1,9 +1,14 @@
 """Dagster resources: the database and the LiteLLM gateway, configured from env vars."""
 
+import os
 from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
+
+# Names only: signalops_assets.db.session (SQLAlchemy) loads on first use.
+DATABASE_URL_ENV = "SIGNALOPS_DATABASE_URL"
+API_BASE_ENV = "SIGNALOPS_LLM_API_BASE"
 
 # SQLAlchemy and the gateway load on first use, not when the code location loads.
 if TYPE_CHECKING:
@@ -68,7 +73,15 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
 
 
 def default_resources() -> dict[str, object]:
-    return {
-        "database": DatabaseResource(url=EnvVar("SIGNALOPS_DATABASE_URL").get_value() or ""),
-        "llm": LLMResource(api_base=EnvVar("SIGNALOPS_LLM_API_BASE").get_value() or ""),
-    }
+    """Settings from the environment as `EnvVar`s, resolved when a run starts: the repository
+    snapshot the UI shows names the variable, never its value (a URL with its password).
+    Only whether a variable exists is read at load, so unset means the default."""
+    database = (
+        DatabaseResource(url=EnvVar(DATABASE_URL_ENV))
+        if DATABASE_URL_ENV in os.environ
+        else DatabaseResource()
+    )
+    llm = (
+        LLMResource(api_base=EnvVar(API_BASE_ENV)) if API_BASE_ENV in os.environ else LLMResource()
+    )
+    return {"database": database, "llm": llm}

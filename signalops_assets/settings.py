@@ -42,6 +42,8 @@ class Settings:
     partitioned: bool
     partitions_start: str
     executor: str
+    models_dir: Path
+    max_failure_rate: float
 
 
 def _bad(name: str, raw: str, why: str) -> SettingsError:
@@ -121,6 +123,19 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return raw or None
 
 
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(name, raw, "expected a fraction such as 0.05") from None
+    if not 0.0 <= value <= 1.0:
+        raise _bad(name, raw, "must be between 0 and 1")
+    return value
+
+
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = _get(env, name)
     return Path(raw) if raw else default
@@ -128,6 +143,12 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
 
 def _database_url(env: Mapping[str, str]) -> str | None:
     raw = _get(env, "SIGNALOPS_DATABASE_URL")
+    if not raw and "SIGNALOPS_DATABASE_URL" in env:
+        # A CI secret that did not reach the job must not silently use the checkout's SQLite.
+        raise SettingsError(
+            "SIGNALOPS_DATABASE_URL is set but empty; set a database URL or unset it to use "
+            "the embedded SQLite database"
+        )
     if raw and "://" not in raw:
         raise _bad(
             "SIGNALOPS_DATABASE_URL",
@@ -145,6 +166,8 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         projects=_projects(env),
         projects_dir=_path(env, "SIGNALOPS_PROJECTS_DIR", REPO_ROOT / "data" / "projects"),
         export_dir=_path(env, "SIGNALOPS_EXPORT_DIR", REPO_ROOT / "data" / "exports"),
+        models_dir=_path(env, "SIGNALOPS_MODELS_DIR", REPO_ROOT / "data" / "models"),
+        max_failure_rate=_fraction(env, "SIGNALOPS_MAX_FAILURE_RATE", 0.05),
         llm_api_base=_url(env, "SIGNALOPS_LLM_API_BASE"),
         analysis_cron=_cron(env, "SIGNALOPS_ANALYSIS_CRON", "0 2 * * *"),
         sensor_interval_s=_int(env, "SIGNALOPS_SENSOR_INTERVAL_S", 30, 1, 86_400),
@@ -153,6 +176,13 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         executor=_choice(
             env,
             "SIGNALOPS_EXECUTOR",
-            {"": "default", "default": "default", "multiprocess": "default", "celery": "celery"},
+            {
+                "": "in_process",
+                "default": "in_process",
+                "in_process": "in_process",
+                "multiprocess": "multiprocess",
+                "forkserver": "forkserver",
+                "celery": "celery",
+            },
         ),
     )

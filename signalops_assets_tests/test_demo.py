@@ -13,7 +13,7 @@ import pytest
 from signalops_assets.preferences.formats import validate_file
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1300)]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +24,7 @@ def run_demo(env: dict[str, str]) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
@@ -37,6 +37,22 @@ def figure(output: str, pattern: str) -> int:
     found = re.findall(pattern, output)
     assert found, f"{pattern!r} not in:\n{output}"
     return int(found[-1])
+
+
+def first_sensor_tick(home: Path, db_url: str) -> list[str]:
+    """Run keys of draft_edits_sensor's first tick on the demo's instance (as `make dev` would
+    run it after `make run`)."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from signalops_assets.preferences.sensors import draft_edits_sensor
+    from signalops_assets.resources import DatabaseResource
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        context = build_sensor_context(
+            instance=instance, resources={"database": DatabaseResource(url=db_url)}
+        )
+        data = draft_edits_sensor.evaluate_tick(context)
+    return [r.run_key or "" for r in data.run_requests or []]
 
 
 def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
@@ -65,6 +81,7 @@ def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
     files = [tmp_path / "exports" / "spectra" / "dpo" / f"{s}.jsonl" for s in ("train", "eval")]
     reports = [validate_file(f, "trl") for f in files]
     assert all(r.ok for r in reports) and sum(r.lines for r in reports) == pairs
+    assert first_sensor_tick(home, env["SIGNALOPS_DATABASE_URL"]) == []
 
     second = run_demo(env)
     assert "trained judge" not in second  # one candidate, one experiment

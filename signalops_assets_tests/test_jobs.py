@@ -54,11 +54,17 @@ def test_judging_job_runs_in_process(engine: Engine, db_url: str, spectra: objec
         assert (session.scalar(select(func.count()).select_from(Draft)) or 0) > 0
 
 
-def test_default_executor_unless_celery_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_process_executor_unless_another_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(EXECUTOR_ENV, raising=False)
-    assert deployment_executor() is None
+    assert deployment_executor().name == "in_process"
     monkeypatch.setenv(EXECUTOR_ENV, "multiprocess")
-    assert deployment_executor() is None
+    assert deployment_executor().name == "multiprocess"
+    monkeypatch.setenv(EXECUTOR_ENV, "forkserver")
+    from dagster import multiprocess_executor
+
+    forkserver = deployment_executor()
+    # Configured with start_method forkserver + preload_modules (bench/dagster_runs runs it).
+    assert forkserver.name == "multiprocess" and forkserver is not multiprocess_executor
     monkeypatch.setenv(EXECUTOR_ENV, "ray")
     with pytest.raises(SettingsError, match="SIGNALOPS_EXECUTOR='ray'"):
         deployment_executor()

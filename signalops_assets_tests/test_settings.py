@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "signalops_assets"
 def test_defaults_and_frozen() -> None:
     s = settings({})
     assert (s.database_url, s.projects, s.sensor_interval_s, s.partitioned) == (None, (), 30, False)
-    assert s.analysis_cron == "0 2 * * *" and s.executor == "default"
+    assert s.analysis_cron == "0 2 * * *" and s.executor == "in_process"
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.sensor_interval_s = 5  # type: ignore[misc]
 

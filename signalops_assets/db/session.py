@@ -22,8 +22,12 @@ SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 guards.install()  # every session checks lengths, NUL and encodings before it writes
 
 
+DATABASE_URL_ENV = "SIGNALOPS_DATABASE_URL"
+
+
 def database_url(explicit: str | None = None) -> str:
-    """The explicit URL, else SIGNALOPS_DATABASE_URL, else the embedded SQLite file."""
+    """The explicit URL, else SIGNALOPS_DATABASE_URL, else (only when that variable is unset)
+    the embedded SQLite file; set but empty is an error (see settings)."""
     from signalops_assets.settings import settings
 
     url = explicit or settings().database_url

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import threading
 import time
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signalops_assets.config import REPO_ROOT
 from signalops_assets.errors import SignalOpsError
 
 MODEL_PREFIX = "local/trained-judge/"
@@ -32,7 +30,9 @@ BASE_MODEL = "tfidf-logreg-calibrated"
 
 
 def models_root() -> Path:
-    return Path(os.environ.get("SIGNALOPS_MODELS_DIR", REPO_ROOT / "data" / "models"))
+    from signalops_assets.settings import settings
+
+    return settings().models_dir  # SIGNALOPS_MODELS_DIR
 
 
 def model_id_for(name: str, version: str) -> str:

@@ -1,10 +1,11 @@
 """Dagster assets for judging: thin wrappers over judging.service."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetExecutionContext,
+    AssetObservation,
     AssetSpec,
     Failure,
     MaterializeResult,
@@ -13,17 +14,37 @@ from dagster import (
 )
 
 from signalops_assets.config import load_configured_projects
-from signalops_assets.reporting import markdown_table, progress_logger
+from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
+from signalops_assets.judging.prompts import LABELS
+from signalops_assets.judging.versions import judge_version
+from signalops_assets.metadata import table, table_metadata
+from signalops_assets.reporting import progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
+
+if TYPE_CHECKING:
+    from signalops_assets.judging.totals import JudgeTotals
 
 posts = AssetSpec(
     "posts",
-    description="Imported social-media posts (`signalops posts import FILE --project P`).",
+    description="Imported social-media posts (`signalops posts import FILE --project P`); "
+    "each judged_posts run records their row count as an observation.",
     group_name="judging",
+    kinds={"sql"},
+    owners=OWNERS,
+    tags=tags("judging"),
 )
 
 
-@asset(deps=[posts], group_name="judging", pool="llm", compute_kind="litellm")
+@asset(
+    deps=[posts],
+    group_name="judging",
+    pool="llm",
+    kinds={"litellm", "sql"},
+    owners=OWNERS,
+    tags=tags("judging"),
+    code_version=judge_version(),
+    retry_policy=LLM_RETRY,
+)
 def judged_posts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
@@ -41,18 +62,24 @@ def judge_configured_projects(
 ) -> MaterializeResult[None]:
     """The body of judged_posts, shared with its daily-partitioned variant (judging.partitions),
     which passes the partition's [created_from, created_to) window."""
+    from signalops_assets.db.counts import count_rows
+    from signalops_assets.db.models import Judgment as JudgmentRow
+    from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
     from signalops_assets.judging.factory import create_judge
     from signalops_assets.judging.service import judge_pending
+    from signalops_assets.judging.totals import judge_totals
     from signalops_assets.llm.tracing import get_tracer, trace_context
     from signalops_assets.posts import ensure_project
 
     engine = database.engine()
-    rows, totals = [], {"judged": 0, "failures": 0, "cost_usd": 0.0}
+    run_rows, arm_rows, figures = [], [], {}
+    totals = {"judged": 0, "stored": 0, "failures": 0, "cost_usd": 0.0}
 
     tracer = get_tracer()
     given_up = 0
     configured = load_configured_projects()
+    project_ids = [p.project_id for p in configured.loaded]
     for project in configured.loaded:
         project_id = project.project_id
         settings = llm.settings(project.llm)
@@ -80,46 +107,61 @@ def judge_configured_projects(
             )
         given_up += summary.given_up
         totals["judged"] += summary.posts_judged
+        totals["stored"] += summary.judgments_stored
         totals["failures"] += summary.failures
         totals["cost_usd"] += summary.total_cost_usd
-        rows.append(
+        run_rows.append(
             [
                 project_id,
                 judge.description,
                 summary.posts_judged,
-                summary.labels.get("relevant", 0),
-                summary.labels.get("irrelevant", 0),
-                summary.labels.get("maybe", 0),
+                summary.judgments_stored,
                 summary.failures,
                 summary.recovered,
                 summary.given_up,
-                round(sum(summary.latencies_ms) / max(len(summary.latencies_ms), 1), 1),
-                round(summary.latency_ms(0.95), 1),
-                round(summary.total_cost_usd, 6),
-                ", ".join(f"{k}={v}" for k, v in sorted(summary.arms.items())) or "–",
+                ", ".join(f"{k}={v}" for k, v in sorted(summary.arms.items())) or None,
             ]
         )
-    headers = [
-        "project",
-        "judge",
-        "judged",
-        "relevant",
-        "irrelevant",
-        "maybe",
-        "failures",
-        "recovered",
-        "given up",
-        "mean ms",
-        "p95 ms",
-        "cost $",
-        "arms",
-    ]
+        with session_scope(engine) as session:
+            current = judge_totals(session, project_id, judge.done_key)
+        figures.update(project_figures(project_id, current))
+        for arm in current.arms.values():
+            arm_rows.append(
+                [
+                    project_id,
+                    arm.arm,
+                    arm.judgments,
+                    *(arm.labels.get(label, 0) for label in LABELS),
+                    arm.errors,
+                    round(arm.error_rate, 4),
+                    None if arm.mean_latency_ms is None else round(arm.mean_latency_ms, 1),
+                    round(arm.cost_usd, 6),
+                ]
+            )
+    # `posts` is loaded outside Dagster (signalops posts import); each run records what it saw.
+    context.log_event(
+        AssetObservation(
+            asset_key=posts.key,
+            metadata={
+                **table_metadata(PostRow, count_rows(engine, PostRow, project_ids)),
+                **{k: v for k, v in figures.items() if k.endswith("/posts")},
+            },
+        )
+    )
+    stored = totals["stored"]
     metadata: dict[str, Any] = {
+        # This run: 0 when nothing was pending; the current picture follows below.
         "posts_judged": totals["judged"],
+        "judgments_stored": stored,
         "failures": totals["failures"],
         "given_up": given_up,
+        "failure_rate": float(totals["failures"] / stored) if stored else 0.0,
         "total_cost_usd": float(totals["cost_usd"]),
-        "by_project": MetadataValue.md(markdown_table(headers, rows)),
+        "this_run": table(RUN_COLUMNS, run_rows),
+        # The current judge's totals, one row (and one set of plotted keys) per arm.
+        "by_arm": table(ARM_COLUMNS, arm_rows),
+        **figures,
+        **table_metadata(JudgmentRow, count_rows(engine, JudgmentRow, project_ids)),
         "database": database.display_url(),
     }
     fail_for_broken_projects(configured.failure(), metadata)
@@ -131,3 +173,44 @@ def fail_for_broken_projects(failure: str | None, metadata: dict[str, Any]) -> N
     every project whose config did not load (so a broken file is seen, not skipped quietly)."""
     if failure is not None:
         raise Failure(description=failure, metadata={**metadata, "broken_projects": failure})
+
+
+RUN_COLUMNS = [
+    ("project", "string"),
+    ("judge", "string"),
+    ("posts_judged", "int"),
+    ("judgments", "int"),
+    ("failures", "int"),
+    ("recovered", "int"),
+    ("given_up", "int"),
+    ("arms", "string"),
+]
+ARM_COLUMNS = [
+    ("project", "string"),
+    ("arm", "string"),
+    ("judgments", "int"),
+    *((label, "int") for label in LABELS),
+    ("errors", "int"),
+    ("error_rate", "float"),
+    ("mean_latency_ms", "float"),
+    ("cost_usd", "float"),
+]
+
+
+def project_figures(project_id: str, current: "JudgeTotals") -> dict[str, Any]:
+    """Numeric metadata under stable keys (`<project>/<arm>/<figure>`), so the asset page plots
+    each one across materializations."""
+    out: dict[str, Any] = {
+        f"{project_id}/posts": MetadataValue.int(current.posts),
+        f"{project_id}/pending": MetadataValue.int(current.pending),
+    }
+    for arm in current.arms.values():
+        prefix = f"{project_id}/{arm.arm}"
+        out[f"{prefix}/judgments"] = MetadataValue.int(arm.judgments)
+        for label in LABELS:
+            out[f"{prefix}/{label}"] = MetadataValue.int(arm.labels.get(label, 0))
+        out[f"{prefix}/errors"] = MetadataValue.int(arm.errors)
+        out[f"{prefix}/error_rate"] = MetadataValue.float(arm.error_rate)
+        if arm.mean_latency_ms is not None:
+            out[f"{prefix}/mean_latency_ms"] = MetadataValue.float(arm.mean_latency_ms)
+    return out

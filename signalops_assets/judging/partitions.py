@@ -14,7 +14,9 @@ from dagster import (
     asset,
 )
 
+from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
 from signalops_assets.judging.assets import judge_configured_projects, posts
+from signalops_assets.judging.versions import judge_version
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets.settings import settings
 
@@ -44,7 +46,11 @@ def build_partitioned_judged_posts(
         partitions_def=partitions_def,
         group_name="judging",
         pool="llm",
-        compute_kind="litellm",
+        kinds={"litellm", "sql"},
+        owners=OWNERS,
+        tags=tags("judging"),
+        code_version=judge_version(),
+        retry_policy=LLM_RETRY,
     )
     def judged_posts(
         context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource

@@ -3,13 +3,20 @@
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.config import configured_project_ids
+from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.preferences.argilla_client import ArgillaError
 from signalops_assets.preferences.argilla_settings import argilla_settings_from_env
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource
 
 
-@asset(deps=["dpo_jsonl"], group_name="preferences", compute_kind="argilla")
+@asset(
+    deps=["dpo_jsonl"],
+    group_name="preferences",
+    kinds={"argilla"},
+    owners=OWNERS,
+    tags=tags("preferences"),
+)
 def argilla_dataset(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:

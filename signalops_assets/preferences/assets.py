@@ -1,5 +1,6 @@
 """Dagster assets for the review flow: drafts → preference_pairs → dpo_jsonl (+ its check)."""
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from dagster import (
@@ -8,6 +9,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     Config,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -16,13 +18,28 @@ from dagster import (
 from pydantic import Field
 
 from signalops_assets.config import load_configured_projects
+from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
 from signalops_assets.judging.assets import fail_for_broken_projects
+from signalops_assets.judging.versions import draft_version
+from signalops_assets.metadata import table, table_metadata
 from signalops_assets.preferences.formats import validate_file
-from signalops_assets.reporting import markdown_table, progress_logger
+from signalops_assets.reporting import progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
 
+# dpo_jsonl's record of the collector cursor it exported through (read by draft_edits_sensor).
+EXPORTED_THROUGH_KEY = "collected_through_event"
 
-@asset(deps=["judged_posts"], group_name="preferences", pool="llm", compute_kind="litellm")
+
+@asset(
+    deps=["judged_posts"],
+    group_name="preferences",
+    pool="llm",
+    kinds={"litellm", "sql"},
+    owners=OWNERS,
+    tags=tags("preferences"),
+    code_version=draft_version(),
+    retry_policy=LLM_RETRY,
+)
 def drafts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
@@ -59,28 +76,51 @@ def drafts(
                 round(summary.total_cost_usd, 6),
             ]
         )
-    headers = ["project", "model", "candidates", "drafted", "failures", "cost $"]
+    from signalops_assets.db.counts import count_rows
+    from signalops_assets.db.models import Draft
+
+    project_ids = [p.project_id for p in configured.loaded]
     metadata: dict[str, Any] = {
         "drafted": drafted,
         "failures": failures,
-        "by_project": MetadataValue.md(markdown_table(headers, rows)),
+        "by_project": table(DRAFT_COLUMNS, rows),
+        **table_metadata(Draft, count_rows(engine, Draft, project_ids)),
     }
     fail_for_broken_projects(configured.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 
-@asset(deps=[drafts], group_name="preferences", compute_kind="sql")
+DRAFT_COLUMNS = [
+    ("project", "string"),
+    ("model", "string"),
+    ("candidates", "int"),
+    ("drafted", "int"),
+    ("failures", "int"),
+    ("cost_usd", "float"),
+]
+
+
+@asset(
+    deps=[drafts], group_name="preferences", kinds={"sql"}, owners=OWNERS, tags=tags("preferences")
+)
 def preference_pairs(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:
     """Turn new edited/rejected draft events into DPO pairs (quality-filtered, never
     duplicated), advancing the collector's cursor with them."""
+    from signalops_assets.db.models import PreferencePair
+    from signalops_assets.db.session import session_scope
     from signalops_assets.preferences.collector import collect_pending
+    from signalops_assets.preferences.queries import pair_totals
 
-    summary = collect_pending(database.engine())
+    engine = database.engine()
+    summary = collect_pending(engine)
     context.log.info(f"collected through draft event {summary.last_event_id}")
+    with session_scope(engine) as session:
+        stored = pair_totals(session)
     return MaterializeResult(
         metadata={
+            # This run's events, then the table's totals (the same after a run with no events).
             "events": summary.events_seen,
             "inserted": summary.inserted,
             "updated": summary.updated,
@@ -89,8 +129,23 @@ def preference_pairs(
             "by_source": MetadataValue.json(dict(summary.by_source)),
             "by_filter_reason": MetadataValue.json(dict(summary.by_filter_reason)),
             "last_event_id": summary.last_event_id,
+            "total_pairs": stored.total,
+            "exportable_pairs": stored.exportable,
+            **{f"pairs/{source}": n for source, n in sorted(stored.by_source.items())},
+            **table_metadata(PreferencePair, stored.total),
         }
     )
+
+
+EXPORT_COLUMNS = [
+    ("project", "string"),
+    ("train", "int"),
+    ("eval", "int"),
+    ("train_posts", "int"),
+    ("eval_posts", "int"),
+    ("skipped", "int"),
+    ("path", "path"),
+]
 
 
 class DPOExportConfig(Config):
@@ -99,15 +154,30 @@ class DPOExportConfig(Config):
     )
 
 
-@asset(deps=[preference_pairs], group_name="preferences", compute_kind="jsonl")
+@asset(
+    deps=[preference_pairs],
+    group_name="preferences",
+    kinds={"jsonl"},
+    owners=OWNERS,
+    tags=tags("preferences"),
+    # Reviews arrive through the day; the sensor re-exports within minutes of each. A day
+    # without any export means the sensor is off or failing.
+    freshness_policy=FreshnessPolicy.time_window(
+        fail_window=timedelta(days=1), warn_window=timedelta(hours=6)
+    ),
+)
 def dpo_jsonl(
     context: AssetExecutionContext, config: DPOExportConfig, database: DatabaseResource
 ) -> MaterializeResult[None]:
     """`<export_dir>/<project>/dpo/{train,eval}.jsonl` from the unfiltered pairs, split by post,
     each file replaced atomically (export_dir: SIGNALOPS_EXPORT_DIR or data/exports)."""
+    from signalops_assets.preferences.events import collector_position
     from signalops_assets.preferences.export import dpo_dir, export_dpo
 
     engine, rows, files = database.engine(), [], []
+    urls: dict[str, Any] = {}
+    # Read before exporting: every pair collected through this event is in the files written.
+    through = collector_position(engine)
     totals = {"train": 0, "eval": 0}
     sources: dict[str, int] = {}
     configured = load_configured_projects()
@@ -126,6 +196,8 @@ def dpo_jsonl(
             {"project": project_id, "format": config.format, "path": str(summary.path(s))}
             for s in ("train", "eval")
         ]
+        for split in ("train", "eval"):
+            urls[f"{project_id}/{split}_url"] = MetadataValue.url(summary.path(split).as_uri())
         rows.append(
             [
                 project_id,
@@ -137,15 +209,19 @@ def dpo_jsonl(
                 str(summary.out_dir),
             ]
         )
-    headers = ["project", "train", "eval", "train posts", "eval posts", "skipped", "path"]
+    pairs = totals["train"] + totals["eval"]
     metadata: dict[str, Any] = {
-        "pairs": totals["train"] + totals["eval"],
+        # Totals of the files as written (each run rewrites them whole).
+        "pairs": pairs,
         "train": totals["train"],
         "eval": totals["eval"],
+        "dagster/row_count": MetadataValue.int(pairs),
         "format": config.format,
         "sources": MetadataValue.json(sources),
-        "by_project": MetadataValue.md(markdown_table(headers, rows)),
+        "by_project": table(EXPORT_COLUMNS, rows),
         "files": MetadataValue.json(files),
+        **urls,
+        EXPORTED_THROUGH_KEY: MetadataValue.int(through),
     }
     if len(rows) == 1:
         metadata["path"] = MetadataValue.path(str(rows[0][-1]))

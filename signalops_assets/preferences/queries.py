@@ -60,3 +60,26 @@ def list_pairs(
     if filtered is not None:
         stmt = stmt.where(PreferencePair.filtered.is_(filtered))
     return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class PairTotals:
+    total: int
+    exportable: int  # not filtered: what dpo_jsonl writes
+    by_source: dict[str, int]
+
+
+def pair_totals(session: Session) -> PairTotals:
+    """Every stored pair, the unfiltered ones and the count per source (asset metadata)."""
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(PreferencePair.source, PreferencePair.filtered, func.count()).group_by(
+            PreferencePair.source, PreferencePair.filtered
+        )
+    ).all()
+    by_source: dict[str, int] = {}
+    for source, _, n in rows:
+        by_source[source] = by_source.get(source, 0) + int(n)
+    exportable = sum(int(n) for _, filtered, n in rows if not filtered)
+    return PairTotals(sum(by_source.values()), exportable, by_source)

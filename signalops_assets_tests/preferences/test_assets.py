@@ -64,6 +64,19 @@ def test_materialize_the_review_flow(
     exported = meta(second, "dpo_jsonl")
     assert exported["pairs"] == exported["train"] + exported["eval"] == 2
     assert exported["format"] == "openai" and exported["path"] == str(out)
+    assert exported["dagster/row_count"] == 2
+    assert exported["spectra/train_url"] == (out / "train.jsonl").as_uri()
+    (row,) = exported["by_project"].records
+    assert row.data["train"] + row.data["eval"] == 2
+    assert (pairs["total_pairs"], pairs["exportable_pairs"], pairs["dagster/row_count"]) == (
+        2,
+        2,
+        2,
+    )
+    assert "chosen" in {c.name for c in pairs["dagster/column_schema"].columns}
+    # A run with no new events reports the same totals, not zeros.
+    third = meta(run(db_url, EXPORT), "preference_pairs")
+    assert (third["events"], third["total_pairs"], third["pairs/edit"]) == (0, 2, 1)
     lines = sum(validate_file(out / f"{s}.jsonl", "openai").lines for s in ("train", "eval"))
     assert lines == 2
     (check,) = second.get_asset_check_evaluations()
