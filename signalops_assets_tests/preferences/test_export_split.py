@@ -129,4 +129,6 @@ def test_output_file_writes_that_file_with_every_pair(
     assert again.exit_code == 0 and "preferred_output" in target.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".preferences")] == []
     as_dir = runner.invoke(cli, [*args, "--output", str(tmp_path / "root")])
-    assert as_dir.exit_code == 0 and (tmp_path / "root" / "spectra" / "dpo" / "train.jsonl").exists()
+    assert (
+        as_dir.exit_code == 0 and (tmp_path / "root" / "spectra" / "dpo" / "train.jsonl").exists()
+    )
