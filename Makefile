@@ -21,6 +21,9 @@ install: $(UV)
 	$(UV) sync --frozen --extra argilla
 	@mkdir -p $(DAGSTER_HOME)
 	@cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	@# Create the instance's SQLite storage once, up front: runs started at the same moment on
+	@# a fresh instance race to create it (a UNIQUE failure on Dagster's alembic stamp).
+	@test -f $(DAGSTER_HOME)/history/runs.db || $(VENV)/bin/dagster instance migrate >/dev/null
 
 run: install
 	$(VENV)/bin/python -m signalops_assets.demo

@@ -266,22 +266,19 @@ def measure(impl: str, fmt: str, db: Path, out_dir: Path, runs: int) -> dict[str
 
 def check_output(fmt: str, ours: Path, baseline: Path, counts: dict[str, int], want: int) -> None:
     """Line counts add up to the exportable pairs, every line validates, both wrote the same
-    records."""
+    records. Compared over both files together: ours keys the split on post content, the
+    seed on platform id, so a record may sit in the other file."""
+    records: dict[str, list[str]] = {"ours": [], "baseline": []}
     for split in ("train", "eval"):
         report = validate_file(ours / f"{split}.jsonl", fmt)
         if not report.ok or report.lines != counts[split]:
             raise RuntimeError(f"{fmt} {split}: {report.lines} lines, {report.errors[:3]}")
-        name = f"{split}.jsonl"
-        # Same records in the same order (ours is compact orjson, the seed's json.dumps spaced).
-        with (
-            (ours / name).open(encoding="utf-8") as a,
-            (baseline / name).open(encoding="utf-8") as b,
-        ):
-            for mine, theirs in zip(a, b, strict=True):
-                if json.loads(mine) != json.loads(theirs):
-                    raise RuntimeError(
-                        f"{fmt} {split}: ours and the baseline wrote different records"
-                    )
+        for who, root in (("ours", ours), ("baseline", baseline)):
+            with (root / f"{split}.jsonl").open(encoding="utf-8") as fh:
+                # Re-encoded: ours is compact orjson, the seed's json.dumps spaced.
+                records[who] += [json.dumps(json.loads(line), sort_keys=True) for line in fh]
+    if sorted(records["ours"]) != sorted(records["baseline"]):
+        raise RuntimeError(f"{fmt}: ours and the baseline wrote different records")
     if counts["train"] + counts["eval"] != want:
         raise RuntimeError(f"{fmt}: exported {counts} but {want:,} pairs are exportable")
 

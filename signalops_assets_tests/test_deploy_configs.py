@@ -170,7 +170,7 @@ def test_embedded_instance_caps_runs_and_the_llm_pool(
         concurrency = instance.get_concurrency_config()
         assert concurrency.pool_config.default_pool_limit == 2
         assert concurrency.run_queue_config is not None
-        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.run_queue_config.max_concurrent_runs == 2  # what SQLite takes
         # A crashed or killed run is noticed and retried on the embedded instance too.
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
         assert instance.run_retries_max_retries == 1

@@ -45,7 +45,8 @@ def export() -> None:
     "--output",
     default=None,
     help="Export root directory (files go to DIR/<project>/dpo/ or DIR/<project>/judgments/), "
-    "or `argilla` (--type dpo) to push the pairs to an Argilla review dataset. "
+    "or FILE.jsonl (--type dpo, one project): every pair, train and eval together, in that one "
+    "file, or `argilla` (--type dpo) to push the pairs to an Argilla review dataset. "
     "Default: SIGNALOPS_EXPORT_DIR or data/exports.",
 )
 @click.option(
@@ -71,7 +72,8 @@ def training_data(
     dataset: str | None,
 ) -> None:
     """--type dpo: write <output>/<project>/dpo/{train,eval}.jsonl from the unfiltered
-    preference pairs, or (--output argilla) push them to Argilla for review.
+    preference pairs (both switched together as one snapshot), or all of them to one file
+    (--output FILE.jsonl), or (--output argilla) push them to Argilla for review.
 
     --type judgments: write every human-labelled post with a successful judgment as
     {"messages": [system, user, assistant]}, the exact messages the judges send plus the human
@@ -102,7 +104,30 @@ def training_data(
     if output == ARGILLA_OUTPUT:
         _export_argilla(projects, common.argilla_settings(argilla_url, workspace), dataset)
         return
+    if output is not None and output.endswith(".jsonl"):
+        _export_one_file(fmt, projects, Path(output))
+        return
     _export_files(fmt, projects, Path(output) if output else None)
+
+
+def _export_one_file(fmt: str, projects: list[str], path: Path) -> None:
+    from signalops_assets.errors import SignalOpsError
+    from signalops_assets.preferences.export import export_dpo_file
+
+    if len(projects) != 1:
+        raise SignalOpsError("--output FILE.jsonl names one file: give --project too")
+    (pid,) = projects
+    common.project(pid)
+    try:
+        summary = export_dpo_file(common.engine(), pid, path, fmt)
+    except OSError as exc:
+        raise SignalOpsError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    click.echo(
+        f"{pid}: {summary.total} pairs ({fmt}; train and eval together, "
+        f"{summary.duplicates} duplicates left out) → {path}"
+    )
+    for line in summary.skipped[:20]:
+        click.echo(f"{pid}: skipped {line}", err=True)
 
 
 def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str | None) -> None:
@@ -138,8 +163,14 @@ def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
         sources = ", ".join(f"{k}={v}" for k, v in sorted(summary.sources.items())) or "none"
         click.echo(
             f"{pid}: {summary.counts['train']} train, {summary.counts['eval']} eval pairs "
-            f"({fmt}; sources: {sources}) → {summary.out_dir}"
+            f"({fmt}; sources: {sources}; {summary.duplicates} duplicates left out) "
+            f"→ {summary.out_dir}"
         )
+        if not summary.counts["eval"] and summary.total:
+            click.echo(
+                f"{pid}: eval.jsonl is empty (fewer than 2 distinct posts, or eval_fraction 0)",
+                err=True,
+            )
         for line in summary.skipped[:20]:
             click.echo(f"{pid}: skipped {line}", err=True)
 

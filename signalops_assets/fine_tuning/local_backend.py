@@ -52,6 +52,18 @@ def artefact_dir(name: str, version: str) -> Path:
     return models_root() / name / version
 
 
+def features(user_message: str) -> str:
+    """What the model reads: the post's fields decoded from the judge prompt (author, bio,
+    text), not the prompt's per-post delimiter, which would only add a unique token per post."""
+    from signalops_assets.judging.prompts import decode_post
+
+    try:
+        fields = decode_post(user_message)
+    except ValueError:
+        return user_message
+    return "\n".join(str(fields.get(k) or "") for k in ("author", "author_bio", "text"))
+
+
 def _read_examples(path: Path) -> tuple[list[str], list[str]]:
     texts, labels = [], []
     with path.open(encoding="utf-8") as handle:
@@ -59,7 +71,7 @@ def _read_examples(path: Path) -> tuple[list[str], list[str]]:
             messages = json.loads(line)["messages"]
             user = next(m["content"] for m in messages if m["role"] == "user")
             answer = json.loads(next(m["content"] for m in messages if m["role"] == "assistant"))
-            texts.append(str(user))
+            texts.append(features(str(user)))
             labels.append(str(answer["label"]))
     return texts, labels
 
@@ -182,7 +194,7 @@ def judge_answer(model: str, messages: list[dict[str, Any]]) -> str:
     """The JSON answer of a trained judge for a judge prompt (what LLM judges return)."""
     fitted = load_model(model)
     user = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
-    probabilities = fitted.predict_proba([user])[0]
+    probabilities = fitted.predict_proba([features(user)])[0]
     best = int(probabilities.argmax())
     label = str(fitted.classes_[best])
     confidence = round(float(probabilities[best]), 4)

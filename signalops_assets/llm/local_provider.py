@@ -18,12 +18,21 @@ PROVIDER = "local"
 JUDGE_MODELS = {"keyword-judge": 1, "keyword-judge-strict": 2}
 DRAFT_MODELS = {"template-drafter"}
 
-_POST_RE = re.compile(r"<post>\s*(.*?)\s*</post>", re.DOTALL)
 _SIGNALS_RE = re.compile(r"^(Positive|Negative) signals:\s*(.*)$", re.MULTILINE)
 
 
 def _message_text(messages: list[dict[str, Any]], role: str) -> str:
     return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == role)
+
+
+def _post(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The untrusted block's fields, read like a model would (nothing when there is none)."""
+    from signalops_assets.judging.prompts import decode_post
+
+    try:
+        return decode_post(_message_text(messages, "user"))
+    except ValueError:
+        return {}
 
 
 def _signals(system: str) -> tuple[list[str], list[str]]:
@@ -36,8 +45,7 @@ def _signals(system: str) -> tuple[list[str], list[str]]:
 def keyword_judgment(messages: list[dict[str, Any]], threshold: int = 1) -> dict[str, Any]:
     """The judgment a real model would return, from signal counts in the delimited post."""
     positive, negative = _signals(_message_text(messages, "system"))
-    match = _POST_RE.search(_message_text(messages, "user"))
-    post = (match.group(1) if match else "").lower()
+    post = str(_post(messages).get("text") or "").lower()
     pos = [s for s in positive if s in post]
     neg = [s for s in negative if s in post]
     score = len(pos) - len(neg)
@@ -54,10 +62,9 @@ def keyword_judgment(messages: list[dict[str, Any]], threshold: int = 1) -> dict
 
 
 def template_draft(messages: list[dict[str, Any]]) -> str:
-    match = _POST_RE.search(_message_text(messages, "user"))
-    post = (match.group(1) if match else "").strip()
-    author = re.search(r"^Author:\s*(\S+)", _message_text(messages, "user"), re.MULTILINE)
-    handle = author.group(1) if author else "there"
+    fields = _post(messages)
+    post = str(fields.get("text") or "").strip()
+    handle = (str(fields.get("author") or "").split() or ["there"])[0]
     topic = " ".join(post.split()[:8])
     return (
         f'Hi {handle}, thanks for sharing this. On "{topic}": Spectra\'s `spectra trace` '

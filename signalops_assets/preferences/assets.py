@@ -232,13 +232,14 @@ def dpo_jsonl(
 @asset_check(asset=dpo_jsonl, blocking=True)
 def dpo_jsonl_valid(context: AssetCheckExecutionContext) -> AssetCheckResult:
     """Every line of every exported file is a valid record of its format (ERROR: blocks
-    anything downstream, such as the Argilla push)."""
+    anything downstream, such as the Argilla push). An empty file (no pairs yet, or a single
+    post so no eval split) is a WARN: `datasets.load_dataset` refuses an empty split."""
     event = context.instance.get_latest_materialization_event(dpo_jsonl.key)
     files: list[dict[str, str]] = []
     if event and event.asset_materialization:
         value = event.asset_materialization.metadata.get("files")
         files = list(value.value) if value is not None else []
-    problems, lines = [], 0
+    problems, lines, empty = [], 0, []
     for entry in files:
         try:
             report = validate_file(entry["path"], entry["format"])
@@ -247,11 +248,25 @@ def dpo_jsonl_valid(context: AssetCheckExecutionContext) -> AssetCheckResult:
             continue
         lines += report.lines
         problems += [f"{entry['path']}:{n}: {why}" for n, why in report.errors[:5]]
+        if not report.lines:
+            empty.append(entry["path"])
+    metadata = {"files": len(files), "lines": lines, "errors": len(problems), "empty": len(empty)}
+    if problems:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            description="; ".join(problems[:10]),
+            metadata=metadata,
+        )
+    if empty:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            description=f"empty (a trainer cannot load it): {', '.join(empty[:10])}",
+            metadata=metadata,
+        )
     return AssetCheckResult(
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        description="; ".join(problems[:10])
-        if problems
-        else (f"{lines} lines valid in {len(files)} files" if files else "no export files"),
-        metadata={"files": len(files), "lines": lines, "errors": len(problems)},
+        passed=True,
+        description=f"{lines} lines valid in {len(files)} files" if files else "no export files",
+        metadata=metadata,
     )

@@ -6,7 +6,9 @@ import contextlib
 import errno
 import math
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,7 +18,66 @@ import orjson
 WRITE_BUFFER = 1 << 20
 
 
-def _fsync_dir(directory: Path) -> None:
+# Temp names carry when and by which process they were started: `<stamp ns>-<pid>-<random>`,
+# so a later run can tell an abandoned temp (crashed writer) from a live concurrent one.
+_STAMPED = re.compile(r"(\d+)-(\d+)-[0-9a-f]+")
+_LEGACY = re.compile(r"[0-9a-f]{16}")  # temps named before stamps: `.<name>.<16 hex>.tmp`
+# Temp files and snapshot directories this process is writing right now.
+IN_FLIGHT: set[str] = set()
+
+
+def temp_stamp() -> str:
+    return f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def abandoned(path: Path, stamp: str, started_ns: int) -> bool:
+    """Whether the temp `path` (named with `stamp`) belongs to an earlier run that is gone:
+    started before `started_ns` and its process has exited (or, in this process, it is no
+    longer being written). A pid on another host cannot be checked: run one exporter per
+    export directory across hosts."""
+    if match := _STAMPED.fullmatch(stamp):
+        ns, pid = int(match.group(1)), int(match.group(2))
+        if ns >= started_ns:
+            return False
+        return str(path) not in IN_FLIGHT if pid == os.getpid() else not _alive(pid)
+    if _LEGACY.fullmatch(stamp):
+        try:
+            return path.lstat().st_mtime_ns < started_ns
+        except FileNotFoundError:
+            return False
+    return False
+
+
+def remove_stale_temps(target: Path, started_ns: int) -> list[Path]:
+    """Delete `.<target name>.<stamp>.tmp` files beside `target` left by crashed runs."""
+    prefix, removed = f".{target.name}.", list[Path]()
+    try:
+        entries = list(os.scandir(target.parent))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        path = target.parent / name
+        if abandoned(path, name[len(prefix) : -len(".tmp")], started_ns):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            removed.append(path)
+    return removed
+
+
+def fsync_dir(directory: Path) -> None:
     # Makes the rename itself durable; without it a power cut can bring back the old file.
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -50,14 +111,19 @@ def atomic_line_writer(path: str | Path) -> Iterator[LineWriter]:
 
     The temp file lives in the target's directory because os.replace is only atomic within
     one filesystem. It is created with O_EXCL and mode 0o666 so the result gets the usual
-    umask-derived permissions (mkstemp would leave 0o600). On any exception in the block,
+    umask-derived permissions (mkstemp would leave 0o600). Temps of earlier runs for the same
+    target whose process is gone (a kill -9 leaves its temp) are removed first, so a
+    crash-looping exporter cannot fill the disk. On any exception in the block,
     including KeyboardInterrupt, the temp file is removed and the previous file is untouched.
     Nesting two writers streams two files in one pass: a failure rolls back both.
     """
     target = Path(path)
+    started = time.time_ns()
+    remove_stale_temps(target, started)
     # Dot-prefixed so "*.jsonl" globs never pick up a half-written file.
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    tmp = target.with_name(f".{target.name}.{temp_stamp()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    IN_FLIGHT.add(str(tmp))
     try:
         # A 1 MiB buffer: the default 8 KiB makes a syscall every few lines of a few KB each.
         with os.fdopen(fd, "w", buffering=WRITE_BUFFER, encoding="utf-8", newline="\n") as fh:
@@ -69,7 +135,9 @@ def atomic_line_writer(path: str | Path) -> Iterator[LineWriter]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(target.parent)
+    finally:
+        IN_FLIGHT.discard(str(tmp))
+    fsync_dir(target.parent)
 
 
 def atomic_write_lines(path: str | Path, lines: Iterable[str]) -> int:

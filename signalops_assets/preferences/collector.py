@@ -26,7 +26,7 @@ from signalops_assets.config import QualityConfig
 from signalops_assets.db.models import CollectorCursor, Draft, DraftEvent, PreferencePair, utcnow
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences.quality import evaluate_pair
+from signalops_assets.preferences.quality import evaluate_pair, normalize_review_text
 from signalops_assets.preferences.review import get_draft
 
 CURSOR_NAME = "dpo_collector"
@@ -93,7 +93,7 @@ class DPOCollector:
 
     def _values(self, draft: Draft, source: str, chosen: str) -> dict[str, Any]:
         metrics, reason = evaluate_pair(
-            chosen, draft.text_generated, self._quality(draft.project_id)
+            chosen, normalize_review_text(draft.text_generated), self._quality(draft.project_id)
         )
         return {
             "chosen": chosen,
@@ -107,6 +107,8 @@ class DPOCollector:
         }
 
     def _write(self, session: Session, draft: Draft, source: str, chosen: str) -> Outcome:
+        # Stored NFC with LF endings, like the review text: a CRLF editor is not an edit.
+        chosen = normalize_review_text(chosen)
         values = self._values(draft, source, chosen)
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         stmt = (
@@ -116,7 +118,7 @@ class DPOCollector:
                 draft_id=draft.id,
                 post_id=draft.post_id,
                 prompt=draft.prompt,
-                rejected=draft.text_generated,
+                rejected=normalize_review_text(draft.text_generated),
                 source=source,
                 created_at=utcnow(),
                 **values,

@@ -1,14 +1,20 @@
 """Training-ready DPO files: `<export_dir>/<project>/dpo/{train,eval}.jsonl`.
 
-Only unfiltered pairs are exported. The split is by post (`split_for_post` on the project and
-the post's platform id, stable across databases), so all pairs of one post land in the same
-file. Each file is replaced atomically: a crash mid-export leaves the previous file intact.
+Only unfiltered pairs are exported, identical pairs once (same post content, same chosen and
+rejected after NFC/LF normalization). The split is keyed on the post's normalized content
+(`prompt_key`), so crossposts and all pairs of one post land in the same file, stably across
+databases. When every post hashed to train and there are at least two distinct posts (and
+eval_fraction > 0), the post nearest the eval side goes to eval: an empty eval file is one
+`datasets.load_dataset` refuses. The pair is published as one snapshot (`snapshot.py`): a
+crash at any moment leaves both previous files or both new ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,15 +23,18 @@ from sqlalchemy import Engine, Select, select
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import REPO_ROOT
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences.atomic import atomic_line_writer, jsonl_line
+from signalops_assets.preferences.atomic import LineWriter, atomic_write_lines, jsonl_line
 from signalops_assets.preferences.formats import (
     DEFAULT_FORMAT,
     EXPORT_FORMATS,
     ExportFormat,
     build_record,
+    prompt_key,
     prompt_to_messages,
-    split_for_post,
+    split_bucket,
 )
+from signalops_assets.preferences.quality import normalize_review_text
+from signalops_assets.preferences.snapshot import snapshot_writer
 
 SPLITS = ("train", "eval")
 STREAM_BATCH = 1000  # rows fetched per round trip while streaming the export
@@ -50,6 +59,8 @@ class ExportSummary:
     posts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     sources: Counter[str] = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)  # pairs whose stored prompt is unusable
+    duplicates: int = 0  # identical pairs left out (crossposts, repeated reviews)
+    moved_to_eval: int = 0  # posts moved so that eval is not empty
 
     @property
     def total(self) -> int:
@@ -79,6 +90,83 @@ def exportable_pairs_query(project_id: str) -> Select[int, int, str, str, str, s
     )
 
 
+def _check(fmt: str, eval_fraction: float) -> None:
+    if fmt not in EXPORT_FORMATS:
+        raise SignalOpsError(f"unknown format '{fmt}' (expected {', '.join(EXPORT_FORMATS)})")
+    if not 0.0 <= eval_fraction <= 1.0:
+        raise SignalOpsError(f"eval_fraction must be in [0, 1], got {eval_fraction}")
+
+
+def _records(
+    engine: Engine, project_id: str, fmt: str, summary: ExportSummary
+) -> Iterator[tuple[str, str]]:
+    """(post key, JSONL line) per exportable pair, duplicates and unusable prompts left out."""
+    seen: set[bytes] = set()
+    with engine.connect() as conn:  # Core rows: a read-only query needs no ORM session
+        for pair_id, _, prompt, chosen, rejected, source, _ in conn.execute(
+            exportable_pairs_query(project_id)
+        ):
+            try:
+                messages = prompt_to_messages(prompt)
+            except ValueError as exc:
+                summary.skipped.append(f"pair {pair_id}: {exc}")
+                continue
+            key = prompt_key(messages)
+            chosen, rejected = normalize_review_text(chosen), normalize_review_text(rejected)
+            digest = hashlib.sha256(
+                "\x00".join((key, chosen, rejected)).encode("utf-8", "surrogatepass")
+            ).digest()[:16]
+            if digest in seen:
+                summary.duplicates += 1
+                continue
+            seen.add(digest)
+            summary.sources[source] += 1
+            yield key, jsonl_line(build_record(messages, chosen, rejected, fmt))
+
+
+class _Splitter:
+    """Routes each post's lines to its split. The lines of the train post nearest the eval
+    side are held back (one post's worth), so that post can still go to eval at the end."""
+
+    def __init__(self, project_id: str, eval_fraction: float, writers: dict[str, LineWriter]):
+        self.project_id, self.fraction, self.writers = project_id, eval_fraction, writers
+        self.split: dict[str, str] = {}
+        self.held_key: str | None = None
+        self.held_bucket = 2.0
+        self.held: list[str] = []
+
+    def add(self, key: str, line: str) -> None:
+        split = self.split.get(key)
+        if split is None:
+            bucket = split_bucket(f"{self.project_id}/{key}")
+            split = self.split[key] = "eval" if bucket < self.fraction else "train"
+            if split == "train" and bucket < self.held_bucket:
+                self._release("train")
+                self.held_key, self.held_bucket = key, bucket
+        if key == self.held_key:
+            self.held.append(line)
+        else:
+            self.writers[split].write(line)
+
+    def finish(self) -> int:
+        """Write the held post; to eval when eval would otherwise be empty. Returns 1 if so."""
+        move = (
+            self.held_key is not None
+            and self.fraction > 0
+            and self.writers["eval"].count == 0
+            and len(self.split) >= 2
+        )
+        if move and self.held_key is not None:
+            self.split[self.held_key] = "eval"
+        self._release("eval" if move else "train")
+        return int(move)
+
+    def _release(self, split: str) -> None:
+        for line in self.held:
+            self.writers[split].write(line)
+        self.held, self.held_key = [], None
+
+
 def export_dpo(
     engine: Engine,
     project_id: str,
@@ -86,41 +174,43 @@ def export_dpo(
     fmt: ExportFormat | str = DEFAULT_FORMAT,
     eval_fraction: float = 0.1,
 ) -> ExportSummary:
-    """Write both files (always both, possibly empty) and return what went where.
+    """Write both files (always both) as one snapshot and return what went where.
 
     Streamed: rows come in batches of STREAM_BATCH (a server-side cursor on PostgreSQL) and each
-    record goes straight to its file's temp file, so memory does not grow with the export.
+    record goes straight to its file in the snapshot being built, so memory does not grow with
+    the export (beyond 16 bytes per distinct pair for deduplication).
     """
-    if fmt not in EXPORT_FORMATS:
-        raise SignalOpsError(f"unknown format '{fmt}' (expected {', '.join(EXPORT_FORMATS)})")
+    _check(fmt, eval_fraction)
     summary = ExportSummary(project_id, fmt, out_dir)
-    posts: dict[str, set[int]] = {split: set() for split in SPLITS}
-    query = exportable_pairs_query(project_id)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Both files are replaced only after the whole read succeeded; any error removes both temps.
-    with (
-        atomic_line_writer(summary.path("train")) as train,
-        atomic_line_writer(summary.path("eval")) as eval_,
-        engine.connect() as conn,  # Core rows: a read-only query needs no ORM session
-    ):
-        writers = {"train": train, "eval": eval_}
-        for pair_id, post_id, prompt, chosen, rejected, source, platform_id in conn.execute(query):
-            try:
-                messages = prompt_to_messages(prompt)
-            except ValueError as exc:
-                summary.skipped.append(f"pair {pair_id}: {exc}")
-                continue
-            # The post-id sets double as the split cache: one hash per post, not per pair.
-            if post_id in posts["train"]:
-                split = "train"
-            elif post_id in posts["eval"]:
-                split = "eval"
-            else:
-                split = split_for_post(f"{project_id}/{platform_id}", eval_fraction)
-                posts[split].add(post_id)
-            writers[split].write(jsonl_line(build_record(messages, chosen, rejected, fmt)))
-            summary.sources[source] += 1
+    with snapshot_writer(out_dir, tuple(f"{s}.jsonl" for s in SPLITS)) as files:
+        writers = {split: files[f"{split}.jsonl"] for split in SPLITS}
+        splitter = _Splitter(project_id, eval_fraction, writers)
+        for key, line in _records(engine, project_id, fmt, summary):
+            splitter.add(key, line)
+        summary.moved_to_eval = splitter.finish()
     for name in SPLITS:
         summary.counts[name] = writers[name].count
-        summary.posts[name] = len(posts[name])
+        summary.posts[name] = sum(1 for s in splitter.split.values() if s == name)
+    return summary
+
+
+def export_dpo_file(
+    engine: Engine, project_id: str, path: Path, fmt: ExportFormat | str = DEFAULT_FORMAT
+) -> ExportSummary:
+    """Every exportable pair (train and eval together) in one file, replaced atomically."""
+    _check(fmt, 0.0)
+    if path.is_dir():
+        raise SignalOpsError(f"{path}: is a directory")
+    summary = ExportSummary(project_id, fmt, path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    posts: set[str] = set()
+
+    def lines() -> Iterator[str]:
+        for key, line in _records(engine, project_id, fmt, summary):
+            posts.add(key)
+            yield line
+
+    summary.counts["train"] = atomic_write_lines(path, lines())
+    summary.posts["train"] = len(posts)
     return summary

@@ -181,19 +181,40 @@ def validate_file(path: str | Path, fmt: ExportFormat | str = DEFAULT_FORMAT) ->
     return report
 
 
-def split_for_post(
-    post_key: str, eval_fraction: float = 0.1, salt: str = "dpo-split"
-) -> Literal["train", "eval"]:
-    """Deterministic train/eval assignment of a whole post (all its pairs go together).
+def split_bucket(post_key: str, salt: str = "dpo-split") -> float:
+    """Where a post falls in [0, 1): below eval_fraction means eval.
 
     sha256 rather than hash(): str hashes are randomised per process (PYTHONHASHSEED).
     The NUL separator keeps ("ab", "c") and ("a", "bc") apart.
     """
+    digest = hashlib.sha256(f"{salt}\x00{post_key}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_for_post(
+    post_key: str, eval_fraction: float = 0.1, salt: str = "dpo-split"
+) -> Literal["train", "eval"]:
+    """Deterministic train/eval assignment of a whole post (all its pairs go together)."""
     if not 0.0 <= eval_fraction <= 1.0:
         raise ValueError(f"eval_fraction must be in [0, 1], got {eval_fraction}")
-    digest = hashlib.sha256(f"{salt}\x00{post_key}".encode()).digest()
-    bucket = int.from_bytes(digest[:8], "big") / 2**64
-    return "eval" if bucket < eval_fraction else "train"
+    return "eval" if split_bucket(post_key, salt) < eval_fraction else "train"
+
+
+def prompt_key(messages: list[Message]) -> str:
+    """What makes two prompts the same post: the author and text the block carries (so a
+    crosspost under another platform id, or a prompt sent under an older system prompt, is the
+    same post), else every non-system message; normalized as `quality.normalize` does."""
+    from signalops_assets.judging.untrusted import decode_block
+    from signalops_assets.preferences.quality import normalize
+
+    asked = [m["content"] for m in messages if m["role"] != "system"]
+    try:
+        fields = decode_block(asked[-1])
+        parts = [str(fields.get("author", "")), str(fields.get("text", ""))]
+    except (ValueError, IndexError):
+        parts = asked
+    joined = "\x00".join(normalize(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _content_text(content: Any) -> str | None:

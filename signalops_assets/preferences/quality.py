@@ -16,6 +16,12 @@ FilterReason = Literal[
 ]
 
 
+def normalize_review_text(text: str) -> str:
+    """How reviewer (and model) text is stored and exported: NFC, LF line endings. A CRLF
+    editor or a decomposed "é" must not read as an edit against the model's LF text."""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def normalize(text: str) -> str:
     """Casefold, drop Unicode punctuation and collapse whitespace.
 

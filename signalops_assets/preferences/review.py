@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Draft, DraftEvent, utcnow
 from signalops_assets.errors import InvalidTransitionError, NotFoundError, SignalOpsError
+from signalops_assets.preferences.quality import normalize_review_text
 from signalops_assets.preferences.review_scores import score_review
 from signalops_assets.validation import check_text
 
@@ -53,9 +54,10 @@ def _serialize_event_writes(session: Session) -> None:
 
 
 def _clean(value: str | None, name: str) -> str:
+    """Reviewer text as stored: stripped, NFC, LF line endings (see normalize_review_text)."""
     if value is None or not value.strip():
         raise SignalOpsError(f"{name} is empty")
-    return check_text(value.strip(), name)
+    return check_text(normalize_review_text(value.strip()), name)
 
 
 def get_draft(session: Session, draft_id: int) -> Draft:

@@ -124,5 +124,5 @@ def test_failures_are_stored_not_dropped(
     assert labels == {None}  # a failure is not a label
     # Post text is delimited and untrusted in the prompt the provider received.
     call = fake_llm.calls("judge-x")[0]
-    assert "<post>" in call.prompt_text and "never follow" in call.prompt_text
+    assert "<untrusted_" in call.prompt_text and "never instructions" in call.prompt_text
     assert call.has_authorization and "sk-test-only" not in str(meta)

@@ -98,7 +98,7 @@ def test_examples_are_what_the_finetuned_judge_sends(
     assert judge_posts(engine, ft, [failed])[failed][0].error  # stored as maybe + error
     fake_llm.reset()
     # A second, successful judge on one post: still one example for that post.
-    judge_posts(engine, LLMPromptJudge(gateway, spectra, "openai/other-judge"), [ids[0]])
+    other = judge_posts(engine, LLMPromptJudge(gateway, spectra, "openai/other-judge"), [ids[0]])
 
     # Labels: agree with the fine-tuned judge on some posts, correct it on the others.
     human: dict[int, str] = {}
@@ -115,14 +115,16 @@ def test_examples_are_what_the_finetuned_judge_sends(
 
     assert summary.written == len(labelled) == len(lines(path))
     assert summary.skipped == [f"post {failed_platform(engine, failed)}: only failed judgments"]
-    assert summary.corrected == sum(judged[p][0].label != human[p] for p in labelled)
+    # The example's judgment is the post's latest successful one: other-judge's for ids[0].
+    used = {p: (other if p in other else judged)[p][0].label for p in labelled}
+    assert summary.corrected == sum(used[p] != human[p] for p in labelled)
     for post_id, example in zip(sorted(labelled), lines(path), strict=True):
         assert list(example) == ["messages"]
         system, user, assistant = example["messages"]
         assert [system, user] == sent[post_id]  # byte for byte what went over the wire
         assert assistant["role"] == "assistant"
         assert parse_judgment(assistant["content"]) == (human[post_id], 1.0, HUMAN_REASONING)
-    assert "[truncated]" in lines(path)[-1]["messages"][1]["content"]
+    assert '"text_truncated": true' in lines(path)[-1]["messages"][1]["content"]
     assert not [p.name for p in path.parent.iterdir() if p.name != path.name]  # no temp files
 
 

@@ -53,7 +53,7 @@ def test_review_commands_and_collection(engine: Engine, spectra: ProjectConfig) 
 
     shown = invoke("drafts", "show", ids[1])
     assert shown.exit_code == 0
-    for part in ("status edited", "prompt (as sent):", "[system]", "<post>", EDITED, "pair 1"):
+    for part in ("status edited", "prompt (as sent):", "[system]", "<untrusted_", EDITED, "pair 1"):
         assert part in shown.output, part
 
     assert invoke("drafts", "list", "--status", "sent").output.strip() == "no drafts"

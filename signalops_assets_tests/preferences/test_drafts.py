@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import Draft, DraftEvent
+from signalops_assets.db.models import Draft, DraftEvent, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import InvalidTransitionError, NotFoundError, SignalOpsError
+from signalops_assets.judging.prompts import decode_post
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, LLMResponse
 from signalops_assets.preferences import drafts as d
 from signalops_assets_tests.preferences.review_helpers import (
@@ -33,6 +34,11 @@ class RecordingGateway(LLMGateway):
     async def acomplete(self, request: LLMRequest) -> LLMResponse:
         self.sent.append([dict(m) for m in request.messages])
         return await super().acomplete(request)
+
+
+def post_author(engine: Engine, post_id: int) -> str:
+    with session_scope(engine) as session:
+        return session.get_one(Post, post_id).author
 
 
 def test_drafts_follow_the_acted_on_judgment_store_the_exact_prompt_and_are_idempotent(
@@ -58,7 +64,7 @@ def test_drafts_follow_the_acted_on_judgment_store_the_exact_prompt_and_are_idem
     assert [json.loads(r.prompt) for r in rows] == gw.sent
     system, user = gw.sent[0]
     assert spectra.persona.strip()[:40] in system["content"]
-    assert user["content"].startswith("Author: ") and "<post>" in user["content"]
+    assert decode_post(user["content"])["author"] == post_author(engine, rows[0].post_id)
     assert rows[0].text_generated.startswith("Hi ")
     assert tracer.entered.count("generate_draft") == 2
     assert tracer.entered.index("generate_draft") < tracer.entered.index("draft_llm_call")

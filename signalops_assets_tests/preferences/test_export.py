@@ -73,7 +73,7 @@ def test_a_crash_mid_export_leaves_the_previous_files(
     reviewed(engine, spectra, 3)
     out = dpo_dir("spectra", tmp_path)
     first = export_dpo(engine, "spectra", out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = pair_files(out)
     extra = make_drafts(engine, spectra, 4)[-1]
     with session_scope(engine) as session:
         d.edit(session, extra, EDITED)
@@ -82,12 +82,27 @@ def test_a_crash_mid_export_leaves_the_previous_files(
     def crash(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("signalops_assets.preferences.atomic.os.replace", crash)
+    monkeypatch.setattr("signalops_assets.preferences.snapshot.os.replace", crash)
     with pytest.raises(OSError, match="disk full"):
         export_dpo(engine, "spectra", out)
     monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temp files either
+    assert pair_files(out) == before
+    assert leftovers(out) == []
     assert export_dpo(engine, "spectra", out).total == first.total + 1
+    assert leftovers(out) == []
+
+
+def pair_files(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in ("train.jsonl", "eval.jsonl")}
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temp files, temp links and build directories anywhere under the export directory."""
+    return sorted(
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.name.endswith(".tmp") or p.name.startswith(".build-")
+    )
 
 
 def test_export_dir_and_format_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
