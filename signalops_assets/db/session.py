@@ -30,7 +30,16 @@ def database_url(explicit: str | None = None) -> str:
     the embedded SQLite file; set but empty is an error (see settings)."""
     from signalops_assets.settings import settings
 
-    url = explicit or settings().database_url
+    if explicit and explicit.strip():
+        return explicit.strip()
+    url = settings().database_url
+    if url == "":
+        from signalops_assets.errors import ConfigError
+
+        raise ConfigError(
+            f"{DATABASE_URL_ENV} is set but empty; set a database URL or unset it to use "
+            f"the embedded SQLite database ({DEFAULT_SQLITE_PATH})"
+        )
     return url or f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 

@@ -26,13 +26,19 @@ def judge_training_set(
     """Human labels as judge training examples, with a held-out eval split by a hash of the
     post's content; each set is recorded in `training_sets` with its files' sha256."""
     from signalops_assets.config import configured_project_ids, load_project
+    from signalops_assets.errors import SignalOpsError
     from signalops_assets.fine_tuning.training_sets import build_judge_training_set
 
     metadata: dict[str, Any] = {}
     for project_id in configured_project_ids():
-        summary = build_judge_training_set(
-            database.engine(), project_id, project=load_project(project_id)
-        )
+        try:
+            summary = build_judge_training_set(
+                database.engine(), project_id, project=load_project(project_id)
+            )
+        except SignalOpsError as exc:  # too few labels yet: nothing written, say why
+            context.log.warning(str(exc))
+            metadata[f"{project_id}/skipped"] = MetadataValue.text(str(exc))
+            continue
         counts = summary.counts
         metadata[f"{project_id}/training_set_id"] = MetadataValue.int(summary.training_set_id)
         metadata[f"{project_id}/train"] = MetadataValue.int(sum(counts["train"].values()))
@@ -49,13 +55,22 @@ def fine_tuned_judge(
     """A candidate judge trained from the latest training set (local backend) and registered
     with its lineage; experiments exclude its training posts."""
     from signalops_assets.config import configured_project_ids
-    from signalops_assets.fine_tuning.service import latest_training_set, train_from_set
+    from signalops_assets.fine_tuning.service import (
+        latest_training_set,
+        train_from_set,
+        trained_from,
+    )
 
     metadata: dict[str, Any] = {}
     for project_id in configured_project_ids():
         summary = latest_training_set(database.engine(), project_id)
         if summary is None:
             context.log.info(f"{project_id}: no training set yet")
+            continue
+        done = trained_from(database.engine(), summary.training_set_id)
+        if done is not None:  # one candidate per training set, however often this runs
+            context.log.info(f"{project_id}: training set {summary.training_set_id} -> {done}")
+            metadata[f"{project_id}/model_id"] = MetadataValue.text(done)
             continue
         outcome = train_from_set(database.engine(), summary)
         metadata[f"{project_id}/model_id"] = MetadataValue.text(str(outcome.model_id))

@@ -3,7 +3,7 @@
 The model reads exactly what a judge is sent (the user turn of `judge_messages`: author, bio
 and the delimited post), so training and inference share one format with the LLM judges.
 TF-IDF of words and character n-grams feeds a logistic regression whose probabilities are
-calibrated (sigmoid, 3-fold; logistic loss fitted by SGD) and returned as the judgment's confidence.
+calibrated (sigmoid, 3-fold) and returned as the judgment's confidence.
 
 Artefacts live under `data/models/<name>/<version>/`: `model.joblib` and `model_card.json`
 (training set, eval metrics with intervals, library versions, the artefact's sha256). The
@@ -79,7 +79,7 @@ def _read_examples(path: Path) -> tuple[list[str], list[str]]:
 def _pipeline() -> Any:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import SGDClassifier
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
     features = FeatureUnion(
@@ -93,10 +93,7 @@ def _pipeline() -> Any:
             ),
         ]
     )
-    # Logistic loss by SGD: the same model as LogisticRegression, ~4x less CPU here (bench).
-    classifier = SGDClassifier(
-        loss="log_loss", alpha=1e-5, class_weight="balanced", random_state=0, tol=1e-4
-    )
+    classifier = LogisticRegression(max_iter=1000, C=4.0, class_weight="balanced")
     return make_pipeline(features, CalibratedClassifierCV(classifier, method="sigmoid", cv=3))
 
 

@@ -134,6 +134,19 @@ def train_from_set(
 _CARD_METRICS = ("eval_examples", "eval_agreement", "eval_agreement_low", "eval_agreement_high")
 
 
+def trained_from(engine: Engine, training_set_id: int) -> str | None:
+    """The model a successful job already trained from this training set, if any."""
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(FineTuneJob.model_id)
+            .where(
+                FineTuneJob.training_set_id == training_set_id,
+                FineTuneJob.status == "succeeded",
+            )
+            .limit(1)
+        )
+
+
 def latest_candidate(engine: Engine, project_id: str) -> str | None:
     """The model of the project's most recent successful fine-tune job."""
     with session_scope(engine) as session:

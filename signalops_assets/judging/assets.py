@@ -172,7 +172,12 @@ def fail_for_broken_projects(failure: str | None, metadata: dict[str, Any]) -> N
     """The good projects' work is already committed; the step still fails, at the end, naming
     every project whose config did not load (so a broken file is seen, not skipped quietly)."""
     if failure is not None:
-        raise Failure(description=failure, metadata={**metadata, "broken_projects": failure})
+        # No retry: a broken file stays broken until someone fixes it.
+        raise Failure(
+            description=failure,
+            metadata={**metadata, "broken_projects": failure},
+            allow_retries=False,
+        )
 
 
 RUN_COLUMNS = [

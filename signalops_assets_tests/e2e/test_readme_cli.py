@@ -67,6 +67,16 @@ def test_readme_sensor_and_schedule_commands_reach_make_dev(
         SCHEDULE_STATE, {"selector": stack.selector(scheduleName="nightly_experiment_analysis")}
     )
     assert data["scheduleOrError"]["scheduleState"]["status"] == "RUNNING"
+    # The instance is shared with the other e2e tests, which start from stopped schedules.
+    stopped = subprocess.run(
+        ["bash", "-c", script.replace(" start ", " stop ")],
+        cwd=REPO,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=840,
+    )
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
 def test_make_dev_starts_without_warnings(dagster_stack: DagsterStack) -> None:

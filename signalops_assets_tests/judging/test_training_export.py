@@ -125,7 +125,11 @@ def test_examples_are_what_the_finetuned_judge_sends(
         assert assistant["role"] == "assistant"
         assert parse_judgment(assistant["content"]) == (human[post_id], 1.0, HUMAN_REASONING)
     assert '"text_truncated": true' in lines(path)[-1]["messages"][1]["content"]
-    assert not [p.name for p in path.parent.iterdir() if p.name != path.name]  # no temp files
+    # No temp files: only the export and the list of its posts (for --training-posts).
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, summary.posts_path.name]
+    )
+    assert len(summary.posts_path.read_text().splitlines()) == summary.written
 
 
 def failed_platform(engine: Engine, post_id: int) -> str:
