@@ -14,7 +14,6 @@ pickles: load only artefacts this pipeline wrote.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import threading
@@ -98,11 +97,9 @@ def _pipeline() -> Any:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from signalops_assets.fine_tuning.training_sets import sha256_file
+
+    return sha256_file(path)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def training_set_dir(project_id: str, root: Path | None = None) -> Path:
     return (root or export_root()) / project_id / "judge_training_set"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -152,7 +152,7 @@ def build_judge_training_set(
         files: dict[str, Any] = {}
         for split, path in paths.items():
             rows_written = write_jsonl_atomic(path, examples[split])
-            files[split] = {"path": str(path), "sha256": _sha256(path), "rows": rows_written}
+            files[split] = {"path": str(path), "sha256": sha256_file(path), "rows": rows_written}
         row.files = files
         row.counts = {
             "train": dict(labels["train"]),
