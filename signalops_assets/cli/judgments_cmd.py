@@ -54,16 +54,17 @@ def import_labels_cmd(file: Path, project_id: str | None) -> None:
 @click.option(
     "--fraction",
     type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.2,
-    show_default=True,
-    help="Share of posts held out for evaluation (stable hash of the post)",
+    default=None,
+    help="Share of posts held out (default: the project's fine_tuning.eval_fraction, the split "
+    "its judge training sets use)",
 )
-def eval_dataset_cmd(project_id: str, fraction: float) -> None:
+def eval_dataset_cmd(project_id: str, fraction: float | None) -> None:
     """Mirror the held-out human-labelled posts to the Langfuse dataset <project>-judge-eval."""
     from signalops_assets.judging.eval_dataset import eval_dataset_name, mirror_eval_dataset
     from signalops_assets.llm.tracing import get_tracer
 
-    common.project(project_id)
+    cfg = common.project(project_id)
+    fraction = cfg.fine_tuning.eval_fraction if fraction is None else fraction
     if not get_tracer().enabled:
         click.echo("Langfuse tracing is off (LANGFUSE_* not set): nothing mirrored")
         return

@@ -1,16 +1,16 @@
 """The held-out human-labelled posts as a Langfuse dataset, for offline evaluation of judges.
 
-A post is held out when a hash of (project, platform id) falls below `eval_fraction`: stable
-across runs and databases, and never decided by row order, so a post never moves between the
-training and the evaluation side as labels accumulate. Each held-out labelled post becomes one
-item of `<project>-judge-eval` (id derived from project + platform id, so mirroring again
+A post is held out by the same rule the judge training sets use (`fine_tuning.training_sets.
+eval_split`: a hash of the project and the post's normalised author and text, below
+`fine_tuning.eval_fraction`), so the Langfuse dataset is exactly what fine-tuned judges never saw:
+stable across runs and databases, never decided by row order, and crossposts stay together.
+Each held-out labelled post becomes one item of `<project>-judge-eval` (id derived from project + platform id, so mirroring again
 updates instead of duplicating): input = the post (author and text), expected_output =
 `{"label": <human label>}`, metadata = project, post_id, platform_id. Tracing off: nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -29,9 +29,10 @@ def eval_dataset_name(project_id: str) -> str:
     return f"{project_id}-judge-eval"
 
 
-def is_held_out(project_id: str, platform_id: str, fraction: float) -> bool:
-    digest = hashlib.sha256(f"eval-split:{project_id}:{platform_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+def is_held_out(project_id: str, author: str, text: str, fraction: float) -> bool:
+    from signalops_assets.fine_tuning.training_sets import eval_split
+
+    return eval_split(project_id, author, text, fraction) == "eval"
 
 
 def eval_items(engine: Engine, project_id: str, fraction: float) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def eval_items(engine: Engine, project_id: str, fraction: float) -> list[dict[st
             "metadata": {"project": project_id, "post_id": post_id, "platform_id": platform_id},
         }
         for post_id, platform_id, author, text, label in rows
-        if is_held_out(project_id, platform_id, fraction)
+        if is_held_out(project_id, author or "", text or "", fraction)
     ]
 
 

@@ -38,17 +38,27 @@ def label_first(engine: Engine, n: int) -> dict[str, tuple[int, str]]:
 
 
 def test_split_is_a_stable_hash_of_the_post() -> None:
-    held = [is_held_out("spectra", f"x:{i}", 0.2) for i in range(2000)]
+    held = [is_held_out("spectra", "a", f"post {i}", 0.2) for i in range(2000)]
     assert 0.17 < sum(held) / len(held) < 0.23
-    assert held == [is_held_out("spectra", f"x:{i}", 0.2) for i in range(2000)]
-    assert held != [is_held_out("other", f"x:{i}", 0.2) for i in range(2000)]  # salted
+    assert held == [is_held_out("spectra", "a", f"post {i}", 0.2) for i in range(2000)]
+    assert held != [is_held_out("other", "a", f"post {i}", 0.2) for i in range(2000)]  # salted
+    # The same rule as the judge training sets, on normalised content (crossposts together).
+    from signalops_assets.fine_tuning.training_sets import eval_split
+
+    assert held == [eval_split("spectra", "a", f"post {i}", 0.2) == "eval" for i in range(2000)]
+    assert is_held_out("spectra", "A", "Post  7", 0.2) == is_held_out("spectra", "a", "post 7", 0.2)
 
 
 def test_held_out_labels_become_one_dataset_item_each(
     engine: Engine, spectra: ProjectConfig, traced: OTLPReceiver
 ) -> None:
     labelled = label_first(engine, 60)
-    held = {pid: v for pid, v in labelled.items() if is_held_out("spectra", pid, 0.2)}
+    with session_scope(engine) as session:
+        content = {
+            p.platform_id: (p.author, p.text)
+            for p in session.scalars(select(Post).where(Post.platform_id.in_(list(labelled))))
+        }
+    held = {pid: v for pid, v in labelled.items() if is_held_out("spectra", *content[pid], 0.2)}
     assert 0 < len(held) < len(labelled)
     runner = CliRunner()
     for _ in range(2):  # mirroring again updates, never duplicates
