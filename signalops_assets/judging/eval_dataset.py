@@ -2,11 +2,13 @@
 
 A post is held out by the same rule the judge training sets use (`fine_tuning.training_sets.
 eval_split`: a hash of the project and the post's normalised author and text, below
-`fine_tuning.eval_fraction`), so the Langfuse dataset is exactly what fine-tuned judges never saw:
-stable across runs and databases, never decided by row order, and crossposts stay together.
-Each held-out labelled post becomes one item of `<project>-judge-eval` (id derived from
-project + platform id, so mirroring again updates instead of duplicating): input = the post (author and text), expected_output =
-`{"label": <human label>}`, metadata = project, post_id, platform_id. Tracing off: nothing.
+`fine_tuning.eval_fraction`), so the dataset is exactly what fine-tuned judges never saw: stable
+across runs and databases, never decided by row order, and crossposts stay together.
+
+Each held-out labelled post becomes one item of `<project>-judge-eval`. Its id is derived from
+project + platform id, so mirroring again updates instead of duplicating. input = the post
+(author and text), expected_output = `{"label": <human label>}`, metadata = project, post_id,
+platform_id. Tracing off: nothing is read or sent.
 """
 
 from __future__ import annotations
