@@ -72,32 +72,16 @@ def guardrail_checks(
 ) -> list[GuardrailCheck]:
     """Point estimates on purpose: a guardrail only ever blocks a promotion, so noise in it can
     delay a promotion but never cause one. An unknown figure fails a configured limit."""
-    checks = [
-        GuardrailCheck(
-            "error_rate",
-            error_rate_delta,
-            max_error_rate_increase,
-            error_rate_delta is not None and error_rate_delta <= max_error_rate_increase,
-        )
+    limits = [
+        ("error_rate", error_rate_delta, max_error_rate_increase),
+        ("p95_latency", canary_p95_ms, max_p95_latency_ms),
+        ("cost_per_1k", canary_cost_per_1k, max_cost_per_1k_usd),
     ]
-    if max_p95_latency_ms is not None:
-        checks.append(
-            GuardrailCheck(
-                "p95_latency",
-                canary_p95_ms,
-                max_p95_latency_ms,
-                canary_p95_ms is not None and canary_p95_ms <= max_p95_latency_ms,
-            )
-        )
-    if max_cost_per_1k_usd is not None:
-        checks.append(
-            GuardrailCheck(
-                "cost_per_1k",
-                canary_cost_per_1k,
-                max_cost_per_1k_usd,
-                canary_cost_per_1k is not None and canary_cost_per_1k <= max_cost_per_1k_usd,
-            )
-        )
+    checks = [
+        GuardrailCheck(name, value, limit, value is not None and value <= limit)
+        for name, value, limit in limits
+        if limit is not None
+    ]
     return checks
 
 

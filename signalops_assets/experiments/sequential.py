@@ -37,7 +37,7 @@ it is read. Its anytime-valid p-value is 1 / max(BF so far).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from signalops_assets.experiments.stats import normal_quantile
@@ -218,8 +218,8 @@ def sequential_srm(
 # --- sizing ---------------------------------------------------------------------------
 
 
-def _smallest(enough: object) -> int:
-    assert callable(enough)
+def _smallest(enough: Callable[[int], bool]) -> int:
+    """The smallest n with enough(n), for an `enough` that stays true once true."""
     high = 1
     while not enough(high):
         high *= 2
