@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from signalops_assets.cli import common
+from signalops_assets.vocab import DraftStatus, values
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from signalops_assets.preferences.review import Transition
 
-STATUSES = ["pending", "approved", "edited", "rejected", "sent"]
 
 collect_option = click.option(
     "--collect-dpo/--no-collect-dpo",
@@ -37,7 +37,9 @@ def drafts() -> None:
 
 
 @drafts.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status")
+@click.option(
+    "--status", type=click.Choice(values(DraftStatus)), default=None, help="Only this status"
+)
 @click.option("--project", "project_id", default=None, help="Only this project")
 @click.option("--limit", type=common.LIMIT, default=200, show_default=True)
 def list_cmd(status: str | None, project_id: str | None, limit: int) -> None:

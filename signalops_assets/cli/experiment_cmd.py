@@ -4,9 +4,7 @@ import click
 
 from signalops_assets.cli import common
 from signalops_assets.cli.experiment_results_cmd import results
-
-MODES = ("split", "shadow")  # as experiments.service (checked by a test); no import at --help
-STATUSES = ("active", "paused", "completed")
+from signalops_assets.vocab import ExperimentMode, ExperimentStatus, values
 
 
 @click.group()
@@ -23,7 +21,9 @@ experiment.add_command(results)
 @click.option("--canary", required=True, help="The challenger judge model")
 @click.option("--canary-pct", type=float, default=None, help="Share of posts (0-1) to the canary")
 @click.option("--hypothesis", default="", help="What you expect the canary to change")
-@click.option("--mode", type=click.Choice(MODES), default="split", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(values(ExperimentMode)), default="split", show_default=True
+)
 def create(
     project_id: str,
     primary: str,
@@ -59,7 +59,7 @@ def create(
 
 @experiment.command("list")
 @click.option("--project", "project_id", default=None)
-@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--status", type=click.Choice(values(ExperimentStatus)), default=None)
 def list_(project_id: str | None, status: str | None) -> None:
     """Experiments with their judgments per arm so far."""
     from signalops_assets.db.session import session_scope

@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from signalops_assets.cli import common
+from signalops_assets.vocab import ModelType, values
 
 
 @click.group()
@@ -12,7 +13,7 @@ def finetune() -> None:
 
 @finetune.command()
 @click.option("--project", "project_id", required=True)
-@click.option("--type", "model_type", type=click.Choice(["judge", "drafter"]), default="judge")
+@click.option("--type", "model_type", type=click.Choice(values(ModelType)), default="judge")
 @click.option(
     "--backend",
     type=click.Choice(["local", "litellm"]),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from signalops_assets.cli import common
+from signalops_assets.vocab import LABELS
 
 if TYPE_CHECKING:
     from signalops_assets.streaming import Progress
@@ -19,7 +20,7 @@ def judgments() -> None:
 
 @judgments.command("label")
 @click.argument("judgment_id", type=common.ROW_ID)
-@click.argument("label", type=click.Choice(["relevant", "irrelevant", "maybe"]))
+@click.argument("label", type=click.Choice(LABELS))
 def label(judgment_id: int, label: str) -> None:
     """Set the human label of a judgment (and of its post, for every judge)."""
     from signalops_assets.db.session import session_scope

@@ -5,10 +5,11 @@ from pathlib import Path
 import click
 
 from signalops_assets.cli import common
+from signalops_assets.vocab import ModelType, values
 
 # Kept in sync with experiments.registry (checked by a test); a Choice here would import the
 # registry, and through it SQLAlchemy, on `signalops --help`.
-MODEL_TYPES = ("judge", "drafter")
+MODEL_TYPES = values(ModelType)
 
 
 @click.group()

@@ -33,7 +33,7 @@ from signalops_assets.experiments.queries import (
     experiment_scope,
     paired_counts,
 )
-from signalops_assets.judging.prompts import LABELS
+from signalops_assets.vocab import LABELS
 
 DEFAULT_BASELINE = 0.8  # assumed agreement before the primary has enough labels
 

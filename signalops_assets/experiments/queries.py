@@ -25,8 +25,8 @@ from signalops_assets.db.models import (
     ModelTrainingPost,
     Post,
 )
-from signalops_assets.judging.prompts import LABELS
 from signalops_assets.quantile import nearest_rank_index
+from signalops_assets.vocab import LABELS
 
 LabelMatrix = dict[tuple[str, str], int]  # (judge label, human label) -> count
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import ABExperiment, ModelRegistryEntry, ModelTrainingPost, Post
 from signalops_assets.errors import NotFoundError, SignalOpsError
+from signalops_assets.vocab import ModelType, values
 
 # LiteLLM provider prefixes we deploy through; `local` is the offline custom provider.
 PROVIDERS = (
@@ -25,7 +26,7 @@ PROVIDERS = (
     "local",
     "litellm_proxy",
 )
-MODEL_TYPES = ("judge", "drafter")
+MODEL_TYPES = values(ModelType)
 
 # Bare model names LiteLLM routes without a prefix, by how they start.
 _BARE_PREFIXES = {

@@ -8,8 +8,8 @@ from typing import Any
 from signalops_assets.db.models import ABExperiment
 from signalops_assets.experiments.analysis import ExperimentResult
 from signalops_assets.experiments.queries import ArmStats
-from signalops_assets.judging.prompts import LABELS
 from signalops_assets.reporting import markdown_table, text_table
+from signalops_assets.vocab import LABELS
 
 
 def _pct(value: float | None) -> str:

@@ -26,9 +26,10 @@ from signalops_assets.errors import (
     SignalOpsError,
 )
 from signalops_assets.experiments import registry
+from signalops_assets.vocab import ExperimentMode, ExperimentStatus, values
 
-MODES = ("split", "shadow")
-STATUSES = ("active", "paused", "completed")
+MODES = values(ExperimentMode)
+STATUSES = values(ExperimentStatus)
 # action -> (statuses it may start from, status it ends in)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "pause": (("active",), "paused"),

@@ -29,8 +29,9 @@ from signalops_assets.db.models import Judgment, Post, TrainingSet, TrainingSetP
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.judging.ab import assignment_unit
-from signalops_assets.judging.prompts import LABELS, PostInput, judge_messages
+from signalops_assets.judging.prompts import PostInput, judge_messages
 from signalops_assets.preferences.atomic import write_jsonl_atomic
+from signalops_assets.vocab import LABELS
 
 
 def content_key(author: str, text: str) -> str:

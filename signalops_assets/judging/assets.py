@@ -15,11 +15,11 @@ from dagster import (
 
 from signalops_assets.config import load_configured_projects
 from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
-from signalops_assets.judging.prompts import LABELS
 from signalops_assets.judging.versions import judge_version
 from signalops_assets.metadata import table, table_metadata
 from signalops_assets.reporting import progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets.vocab import LABELS
 
 if TYPE_CHECKING:
     from signalops_assets.judging.totals import JudgeTotals

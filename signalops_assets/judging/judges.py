@@ -6,9 +6,10 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.judging.prompts import LABELS, PostInput, judge_messages
+from signalops_assets.judging.prompts import PostInput, judge_messages
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, LLMResponse
 from signalops_assets.llm.jsonparse import parse_json_object
+from signalops_assets.vocab import LABELS
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.errors import NotFoundError, SignalOpsError
-from signalops_assets.judging.prompts import LABELS
 from signalops_assets.judging.scores import score_human_labels_on_commit
 from signalops_assets.validation import check_text, decoded_lines, loads_json, parse_id
+from signalops_assets.vocab import LABELS
 
 Row = tuple[int, dict[str, Any] | None, str | None]
 

@@ -13,7 +13,6 @@ from typing import Any
 from signalops_assets.config import ProjectConfig
 from signalops_assets.judging.untrusted import TAG, decode_block, render_block
 
-LABELS = ("relevant", "irrelevant", "maybe")
 MAX_POST_CHARS = 4000
 
 # Said in every system prompt that carries untrusted text (judge and drafter). The id is not

@@ -24,8 +24,9 @@ from signalops_assets.errors import InvalidTransitionError, NotFoundError, Signa
 from signalops_assets.preferences.quality import normalize_review_text
 from signalops_assets.preferences.review_scores import score_review
 from signalops_assets.validation import check_text
+from signalops_assets.vocab import DraftStatus, values
 
-STATUSES = ("pending", "approved", "edited", "rejected", "sent")
+STATUSES = values(DraftStatus)
 # new status -> the statuses it may be reached from
 ALLOWED_FROM: dict[str, frozenset[str]] = {
     "approved": frozenset({"pending"}),

@@ -47,6 +47,8 @@ from typing import Any, Literal
 
 import pytest
 
+from signalops_assets.vocab import LABELS
+
 __all__ = [
     "LABELS",
     "Behavior",
@@ -57,7 +59,6 @@ __all__ = [
     "fake_llm_server",
 ]
 
-LABELS: tuple[str, str, str] = ("relevant", "irrelevant", "maybe")
 
 MalformedMode = Literal["truncated", "fenced", "prose", "empty"]
 

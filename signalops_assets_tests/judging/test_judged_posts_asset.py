@@ -11,8 +11,8 @@ from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.assets import judged_posts
 from signalops_assets.judging.checks import judged_posts_failure_rate
-from signalops_assets.judging.prompts import LABELS
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets.vocab import LABELS
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 
