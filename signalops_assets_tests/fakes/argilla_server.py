@@ -48,11 +48,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from signalops_assets_tests.fakes.http_base import LocalHTTPServer
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -96,71 +97,27 @@ class _Failure:
 _Route = tuple[str, re.Pattern[str], Callable[..., Any]]
 
 
-class FakeArgillaServer:
+class FakeArgillaServer(LocalHTTPServer):
     """In-memory Argilla 2.x REST API on 127.0.0.1 (random port), served from a daemon thread."""
 
+    name = "fake-argilla"
+
     def __init__(self, api_key: str = DEFAULT_API_KEY, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
         self.api_key = api_key
-        self._host = host
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self._routes = self._build_routes()
         self.reset()
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    # -- lifecycle (start/stop/port/url: LocalHTTPServer) -----------------------------------
 
-    def start(self) -> FakeArgillaServer:
-        if self._httpd is not None:
-            return self
+    def _server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
         server = self
 
         class Handler(_Handler):
             fake = server
 
-        httpd = ThreadingHTTPServer((self._host, 0), Handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-argilla-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> FakeArgillaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("fake Argilla server is not running")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return self.threading_server(address, Handler)
 
     # -- test API ------------------------------------------------------------------------------
 

@@ -42,12 +42,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal
 
 import pytest
 
 from signalops_assets.vocab import LABELS
+from signalops_assets_tests.fakes.http_base import LocalHTTPServer
 
 __all__ = [
     "LABELS",
@@ -351,14 +351,13 @@ _ERROR_TYPES: dict[int, str] = {
 }
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalHTTPServer):
     """Deterministic OpenAI-compatible chat-completions server on ``127.0.0.1:<random port>``."""
 
+    name = "fake-openai"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._requested_port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._calls: list[RecordedCall] = []
         self._behaviors: dict[str, Behavior] = {}
@@ -368,60 +367,18 @@ class FakeOpenAIServer:
         self._release = threading.Event()
         self._fault_rng = random.Random(20261201)
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    # -- lifecycle (start/stop/port/url: LocalHTTPServer) -----------------------------------
 
-    def start(self) -> FakeOpenAIServer:
-        if self._httpd is not None:
-            return self
+    def _server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
         self._release = threading.Event()
-        self._httpd = _HTTPServer((self._host, self._requested_port), self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-openai-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+        return _HTTPServer(address, self)
 
-    def stop(self) -> None:
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._release.set()
-        httpd.shutdown()
+    def _before_shutdown(self) -> None:
+        self._release.set()  # handlers held by `hold()` return now
+
+    def _after_shutdown(self, httpd: ThreadingHTTPServer) -> None:
+        assert isinstance(httpd, _HTTPServer)
         httpd.close_all_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._httpd is not None
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("FakeOpenAIServer is not started")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no ``/v1``)."""
-        return f"http://{self._host}:{self.port}"
 
     @property
     def base_url(self) -> str:

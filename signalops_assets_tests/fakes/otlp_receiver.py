@@ -34,7 +34,6 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -44,6 +43,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from signalops_assets_tests.fakes.http_base import LocalHTTPServer
 
 TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
@@ -117,8 +118,11 @@ def decode_spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
     return spans
 
 
-class OTLPReceiver:
+class OTLPReceiver(LocalHTTPServer):
+    name = "fake-langfuse"
+
     def __init__(self, public_key: str = "pk-lf-test", secret_key: str = "sk-lf-test") -> None:
+        super().__init__()
         self.public_key, self.secret_key = public_key, secret_key
         credentials = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
         self._expected_auth = f"Basic {credentials}"
@@ -129,40 +133,15 @@ class OTLPReceiver:
         self._scores: dict[str, dict[str, Any]] = {}
         self._datasets: dict[str, dict[str, Any]] = {}
         self._items: dict[str, dict[str, Any]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> OTLPReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> OTLPReceiver:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
+        return self.threading_server(address, _handler_for(self))
 
     # -- what tests read ---------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.url
 
     def env(self) -> dict[str, str]:
         """LANGFUSE_* variables that point the Langfuse SDK at this receiver."""
