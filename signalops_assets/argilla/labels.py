@@ -24,9 +24,9 @@ from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.labels import label_post
 from signalops_assets.judging.prompts import LABELS
-from signalops_assets.preferences import argilla_client as adapter
-from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
-from signalops_assets.preferences.argilla_settings import ArgillaSettings
+from signalops_assets.argilla import client as adapter
+from signalops_assets.argilla.client import ArgillaDatasetMissing, ArgillaError
+from signalops_assets.argilla.settings import ArgillaSettings
 
 FIELD_POST: Final = "post"
 QUESTION_LABEL: Final = "label"

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
-from signalops_assets.judging.argilla_labels import (
+from signalops_assets.argilla.labels import (
     PostForLabelling,
     label_record_id,
     labelling_dataset_name,
@@ -21,7 +21,7 @@ from signalops_assets.judging.argilla_labels import (
     sync_labels,
 )
 from signalops_assets.llm.tracing import reset_tracer, score_id_for
-from signalops_assets.preferences.argilla_review import ArgillaSettings
+from signalops_assets.argilla.review import ArgillaSettings
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import post_ids

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.preferences.argilla_assets import argilla_dataset
-from signalops_assets.preferences.argilla_review import ArgillaSettings, default_dataset_name
-from signalops_assets.preferences.argilla_sync import push_project, sync_project
+from signalops_assets.argilla.review import ArgillaSettings, default_dataset_name
+from signalops_assets.argilla.sync import push_project, sync_project
 from signalops_assets.resources import DatabaseResource
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 

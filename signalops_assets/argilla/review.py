@@ -45,9 +45,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from signalops_assets.preferences import argilla_client as adapter
-from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
-from signalops_assets.preferences.argilla_schema import (
+from signalops_assets.argilla import client as adapter
+from signalops_assets.argilla.client import ArgillaDatasetMissing, ArgillaError
+from signalops_assets.argilla.schema import (
     FIELD_A,
     FIELD_B,
     FIELD_POST,
@@ -65,7 +65,7 @@ from signalops_assets.preferences.argilla_schema import (
     build_settings,
     check_schema,
 )
-from signalops_assets.preferences.argilla_settings import (
+from signalops_assets.argilla.settings import (
     DEFAULT_WORKSPACE,
     ArgillaSettings,
     argilla_settings,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from signalops_assets.preferences.argilla_review import (
+from signalops_assets.argilla.review import (
     ArgillaError,
     ArgillaSettings,
     PairForReview,

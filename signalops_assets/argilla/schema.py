@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from signalops_assets.preferences import argilla_client as adapter
-from signalops_assets.preferences.argilla_client import ArgillaError
+from signalops_assets.argilla import client as adapter
+from signalops_assets.argilla.client import ArgillaError
 
 SOURCES: Final[tuple[str, ...]] = ("edit", "reject", "manual")
 SIDES: Final[tuple[str, ...]] = ("a", "b")

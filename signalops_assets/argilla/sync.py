@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import session_scope
-from signalops_assets.preferences.argilla_review import (
+from signalops_assets.argilla.review import (
     ArgillaDatasetMissing,
     ArgillaSettings,
     PairForReview,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences import argilla_client as adapter
+from signalops_assets.argilla import client as adapter
 
 logger = logging.getLogger(__name__)
 
