@@ -20,13 +20,13 @@ from typing import Any, Final
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from signalops_assets.argilla import client as adapter
+from signalops_assets.argilla.client import ArgillaDatasetMissing, ArgillaError
+from signalops_assets.argilla.settings import ArgillaSettings
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.labels import label_post
 from signalops_assets.judging.prompts import LABELS
-from signalops_assets.argilla import client as adapter
-from signalops_assets.argilla.client import ArgillaDatasetMissing, ArgillaError
-from signalops_assets.argilla.settings import ArgillaSettings
 
 FIELD_POST: Final = "post"
 QUESTION_LABEL: Final = "label"

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from signalops_assets.errors import SignalOpsError
 from signalops_assets.argilla import client as adapter
+from signalops_assets.errors import SignalOpsError
 
 logger = logging.getLogger(__name__)
 

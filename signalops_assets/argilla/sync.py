@@ -11,19 +11,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
-from signalops_assets.db.models import Post, PreferencePair
-from signalops_assets.db.session import session_scope
-from signalops_assets.argilla.review import (
-    ArgillaDatasetMissing,
-    ArgillaSettings,
+from signalops_assets.argilla.client import ArgillaDatasetMissing
+from signalops_assets.argilla.records import (
     PairForReview,
-    PushSummary,
     ReviewVerdict,
     default_dataset_name,
-    fetch_verdicts,
-    push_pairs,
     record_id_for,
 )
+from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pairs
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.db.models import Post, PreferencePair
+from signalops_assets.db.session import session_scope
 
 REVIEWER_REASON = "reviewer"
 

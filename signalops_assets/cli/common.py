@@ -10,8 +10,8 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from signalops_assets.config import ProjectConfig
     from signalops_assets.argilla.settings import ArgillaSettings
+    from signalops_assets.config import ProjectConfig
 
 
 def one_line(message: object) -> str:

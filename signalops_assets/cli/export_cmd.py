@@ -17,7 +17,7 @@ from signalops_assets.cli import common
 from signalops_assets.preferences.formats import DEFAULT_FORMAT, EXPORT_FORMATS
 
 if TYPE_CHECKING:
-    from signalops_assets.argilla.review import ArgillaSettings
+    from signalops_assets.argilla.settings import ArgillaSettings
 
 # Words `--output` accepts besides a directory. Adding a destination is one entry here.
 ARGILLA_OUTPUT = "argilla"

@@ -2,10 +2,10 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from signalops_assets.config import configured_project_ids
-from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.argilla.client import ArgillaError
 from signalops_assets.argilla.settings import argilla_settings_from_env
+from signalops_assets.config import configured_project_ids
+from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import DatabaseResource
 
@@ -28,9 +28,9 @@ def argilla_dataset(
     if settings is None:
         context.log.info("Argilla not configured (ARGILLA_API_URL, ARGILLA_API_KEY): skipped")
         return MaterializeResult(metadata={"skipped": "Argilla not configured"})
-    from signalops_assets.config import load_project
     from signalops_assets.argilla.labels import push_for_labelling, sync_labels
     from signalops_assets.argilla.sync import push_project, sync_project
+    from signalops_assets.config import load_project
 
     engine = database.engine()
     rows: list[list[object]] = []

@@ -8,11 +8,12 @@ from click.testing import CliRunner
 from dagster import materialize
 from sqlalchemy import Engine
 
+from signalops_assets.argilla.records import default_dataset_name
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.argilla.sync import push_project, sync_project
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.preferences.argilla_assets import argilla_dataset
-from signalops_assets.argilla.review import ArgillaSettings, default_dataset_name
-from signalops_assets.argilla.sync import push_project, sync_project
 from signalops_assets.resources import DatabaseResource
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 

@@ -9,9 +9,6 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, select
 
-from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import Judgment, Post
-from signalops_assets.db.session import session_scope
 from signalops_assets.argilla.labels import (
     PostForLabelling,
     label_record_id,
@@ -20,8 +17,11 @@ from signalops_assets.argilla.labels import (
     push_for_labelling,
     sync_labels,
 )
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.models import Judgment, Post
+from signalops_assets.db.session import session_scope
 from signalops_assets.llm.tracing import reset_tracer, score_id_for
-from signalops_assets.argilla.review import ArgillaSettings
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import post_ids

@@ -10,20 +10,17 @@ from typing import Any
 
 import pytest
 
-from signalops_assets.argilla.review import (
-    ArgillaError,
-    ArgillaSettings,
+from signalops_assets.argilla.client import ArgillaError
+from signalops_assets.argilla.records import (
     PairForReview,
-    PushSummary,
     ReviewVerdict,
-    argilla_settings_from_env,
     build_record,
     chosen_side_for,
-    fetch_verdicts,
-    push_pairs,
     record_id_for,
     resolve_verdict,
 )
+from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pairs
+from signalops_assets.argilla.settings import ArgillaSettings, argilla_settings_from_env
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
 DATASET = "acme-dpo-review"
