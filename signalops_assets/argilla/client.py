@@ -144,6 +144,38 @@ def find_dataset(client: Any, name: str, workspace: Any) -> Any:
     return quietly(lambda: client.datasets(name=name, workspace=workspace))
 
 
+def ensure_min_submitted(rg: Any, client: Any, dataset: Any, wanted: int, url: str) -> bool:
+    """Make an existing dataset complete a record after `wanted` submissions, as its settings
+    were created with; True when it was changed. A server that refuses (argilla-server rejects a
+    distribution change once a dataset has responses) is a one-line ArgillaError saying how to
+    fix it.
+
+    The dataset is PATCHed directly (SDK-private ``client.api.datasets`` and ``DatasetModel``):
+    the public ``Dataset.update()`` also rewrites every field, question and metadata property.
+    """
+    current = int(dataset.settings.distribution.min_submitted)
+    if current == wanted:
+        return False
+    from argilla._models import DatasetModel
+
+    distribution = rg.TaskDistribution(min_submitted=wanted)
+    try:
+        client.api.datasets.update(
+            DatasetModel(id=dataset.id, name=dataset.name, distribution=distribution._api_model())
+        )
+    except Exception as exc:
+        if getattr(exc, "status_code", None) != 422:
+            raise
+        raise ArgillaError(
+            f"Argilla at {display_url(url)} refused to change dataset {dataset.name!r} from "
+            f"{current} to {wanted} submission(s) per record (it has responses already): set "
+            f"review.min_submitted: {current} in the project config, or delete the dataset in "
+            f"Argilla so the next push recreates it with {wanted}"
+        ) from None
+    dataset.settings.distribution = distribution
+    return True
+
+
 def username(client: Any, user_id: str, cache: dict[str, str | None]) -> str | None:
     if user_id not in cache:
         try:

@@ -181,6 +181,8 @@ def push_for_labelling(
             dataset.create()
         elif QUESTION_LABEL not in {q.name for q in dataset.settings.questions}:
             raise ArgillaError(f"Argilla dataset {name!r} exists with another schema")
+        else:
+            adapter.ensure_min_submitted(rg, client, dataset, min_submitted, settings.api_url)
         if records:
             dataset.records.log(
                 [

@@ -62,6 +62,7 @@ def _get_or_create_dataset(
     existing = adapter.find_dataset(client, dataset, ws)
     if existing is not None:
         check_schema(existing, dataset, url)
+        adapter.ensure_min_submitted(rg, client, existing, min_submitted, url)
         return existing, False
     created = rg.Dataset(
         name=dataset,
@@ -79,6 +80,7 @@ def _get_or_create_dataset(
         if existing is None:
             raise
         check_schema(existing, dataset, url)
+        adapter.ensure_min_submitted(rg, client, existing, min_submitted, url)
         return existing, False
     logger.info("created Argilla dataset %r in workspace %r", dataset, workspace)
     return created, True

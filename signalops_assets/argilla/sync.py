@@ -77,8 +77,8 @@ def push_project(
     dataset: str | None = None,
     min_submitted: int | None = None,
 ) -> PushSummary:
-    """`min_submitted` (default: the project's `review.min_submitted`) applies when the
-    dataset is created."""
+    """`min_submitted` (default: the project's `review.min_submitted`): the dataset is created
+    with it, or an existing one is changed to it (see `client.ensure_min_submitted`)."""
     return push_pairs(
         pairs_for_review(engine, project_id),
         api_url=settings.api_url,
