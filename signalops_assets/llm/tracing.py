@@ -176,6 +176,15 @@ class Tracer(Protocol):
         self, name: str, description: str, items: Sequence[Mapping[str, Any]]
     ) -> int: ...
 
+    def record_dataset_run(
+        self,
+        dataset: str,
+        run_name: str,
+        outputs: Mapping[str, Any],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int: ...
+
     def current_trace_id(self) -> str | None: ...
 
     def flush(self) -> None: ...
@@ -216,6 +225,9 @@ class NoopTracer:
         return None
 
     def upsert_dataset(self, name: str, description: str, items: Sequence[Any]) -> int:
+        return 0
+
+    def record_dataset_run(self, dataset: str, run_name: str, outputs: Any, **_: Any) -> int:
         return 0
 
     def current_trace_id(self) -> str | None:
@@ -374,6 +386,38 @@ class LangfuseTracer:
                 expected_output=scrub(item.get("expected_output")),
                 metadata=scrub(item.get("metadata")),
             )
+        return len(items)
+
+    def record_dataset_run(
+        self,
+        dataset: str,
+        run_name: str,
+        outputs: Mapping[str, Any],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        """One Langfuse dataset run ("experiment") named `run_name` over the items of `dataset`
+        that `outputs` names (item id → output): each output is linked to its item, with a
+        NUMERIC `agreement` score (1 when it equals the item's expected output), so Langfuse's
+        compare view sets runs side by side. Returns the items recorded."""
+        from langfuse import Evaluation
+
+        items = [i for i in self._client.get_dataset(dataset).items if i.id in outputs]
+
+        def task(*, item: Any, **_: Any) -> Any:
+            return scrub(outputs[item.id])
+
+        def agreement(*, output: Any, expected_output: Any, **_: Any) -> Evaluation:
+            return Evaluation(name="agreement", value=1.0 if output == expected_output else 0.0)
+
+        self._client.run_experiment(
+            name=run_name,
+            run_name=run_name,
+            data=items,
+            task=task,
+            evaluators=[agreement],
+            metadata=dict(metadata or {}),
+        )
         return len(items)
 
     def current_trace_id(self) -> str | None:
