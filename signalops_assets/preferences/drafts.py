@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft, Judgment, Post, utcnow
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.writes import insert_ignore
 from signalops_assets.judging.prompts import UNTRUSTED_RULE, PostInput, judge_user_prompt
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
 from signalops_assets.preferences.review import approve, edit, mark_sent, reject
@@ -163,11 +162,7 @@ def relevant_posts_without_draft(
 def _store(session: Session, project_id: str, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Draft).values(rows).on_conflict_do_nothing(index_elements=["post_id", "project_id"])
-    )
-    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+    return insert_ignore(session, Draft, rows, ["post_id", "project_id"])
 
 
 def draft_pending(
