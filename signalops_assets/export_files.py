@@ -1,4 +1,6 @@
-"""Crash-safe file replacement: readers see the old file or the complete new one, never half."""
+"""Export files, for every exporter (DPO pairs, judgments, judge training sets): where they go
+(`export_root`), and crash-safe replacement (readers see the old file or the complete new one,
+never half)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,16 @@ from typing import Any, TextIO
 import orjson
 
 WRITE_BUFFER = 1 << 20
+
+
+def export_root() -> Path:
+    """SIGNALOPS_EXPORT_DIR, else data/exports in the repository."""
+    configured = os.environ.get("SIGNALOPS_EXPORT_DIR", "").strip()
+    if configured:
+        return Path(configured)
+    from signalops_assets.db.session import REPO_ROOT
+
+    return REPO_ROOT / "data" / "exports"
 
 
 # Temp names carry when and by which process they were started: `<stamp ns>-<pid>-<random>`,
