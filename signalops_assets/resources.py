@@ -37,7 +37,8 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
         return engine
 
     def display_url(self) -> str:
-        from signalops_assets.db.session import database_url, redact_url
+        from signalops_assets.db.session import database_url
+        from signalops_assets.redaction import redact_url
 
         return redact_url(database_url(self.url or None))
 

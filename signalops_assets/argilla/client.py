@@ -9,11 +9,9 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from signalops_assets.errors import SignalOpsError
-
-_MAX_MESSAGE = 300
+from signalops_assets.redaction import display_url, one_line_error
 
 
 class ArgillaError(SignalOpsError):
@@ -25,25 +23,6 @@ class ArgillaDatasetMissing(ArgillaError):
 
 
 # -- error handling ----------------------------------------------------------------------------
-
-
-def display_url(url: str) -> str:
-    """The URL without userinfo, query or fragment (those may hold secrets)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")) or "<no url>"
-    except ValueError:
-        return "<invalid url>"
-
-
-def one_line(text: str, secret: str) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:
@@ -65,12 +44,12 @@ def translate(exc: BaseException, *, url: str, action: str, api_key: str) -> Arg
         if isinstance(err, httpx.TimeoutException) and not isinstance(err, httpx.ConnectTimeout):
             return ArgillaError(f"{where} timed out while trying to {action}")
         if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
-            reason = one_line(str(err), api_key) or type(err).__name__
+            reason = one_line_error(str(err), api_key) or type(err).__name__
             if "refused" in reason.lower():
                 reason = "connection refused"
             return ArgillaError(f"{where} is unreachable ({reason}) while trying to {action}")
         if isinstance(err, httpx.TransportError):
-            reason = one_line(str(err), api_key) or type(err).__name__
+            reason = one_line_error(str(err), api_key) or type(err).__name__
             return ArgillaError(f"{where}: network error while trying to {action} ({reason})")
         status = getattr(err, "status_code", None)
         if type(err).__name__ == "ArgillaCredentialsError" or status == 401:
@@ -81,9 +60,9 @@ def translate(exc: BaseException, *, url: str, action: str, api_key: str) -> Arg
                 "or admin role in the workspace)"
             )
         if isinstance(status, int):
-            detail = one_line(str(err), api_key)
+            detail = one_line_error(str(err), api_key)
             return ArgillaError(f"{where} failed to {action}: HTTP {status}: {detail}")
-    detail = one_line(f"{type(exc).__name__}: {exc}", api_key)
+    detail = one_line_error(f"{type(exc).__name__}: {exc}", api_key)
     return ArgillaError(f"{where} failed to {action}: {detail}")
 
 

@@ -37,6 +37,7 @@ from signalops_assets.argilla.schema import (
     check_schema,
 )
 from signalops_assets.argilla.settings import DEFAULT_WORKSPACE
+from signalops_assets.redaction import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def fetch_verdicts(
         ds = adapter.find_dataset(client, dataset, ws)
         if ds is None:
             raise ArgillaDatasetMissing(
-                f"Argilla at {adapter.display_url(api_url)} has no dataset {dataset!r} "
+                f"Argilla at {display_url(api_url)} has no dataset {dataset!r} "
                 f"in workspace {workspace!r}"
             )
         usernames: dict[str, str | None] = {}

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from signalops_assets.argilla import client as adapter
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.redaction import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class ArgillaSettings:
 
     def __repr__(self) -> str:
         return (
-            f"ArgillaSettings(api_url={adapter.display_url(self.api_url)!r}, api_key='***', "
+            f"ArgillaSettings(api_url={display_url(self.api_url)!r}, api_key='***', "
             f"workspace={self.workspace!r})"
         )
 

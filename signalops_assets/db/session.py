@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from signalops_assets.db import guards
 from signalops_assets.errors import ConfigError
+from signalops_assets.redaction import redact_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "data" / "signalops.db"
@@ -92,16 +93,6 @@ def _read_only_sqlite_url(path: Path) -> str:
     shm = path.with_name(path.name + "-shm")
     mode = "mode=ro" if shm.exists() or os.access(path.parent, os.W_OK) else "immutable=1"
     return f"sqlite:///file:{path.resolve()}?{mode}&uri=true"
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for logs and Dagster metadata."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database url>"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -28,7 +28,8 @@ from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.judging.prompts import PostInput
-from signalops_assets.llm.tracing import Tracer, get_tracer, scrub
+from signalops_assets.llm.tracing import Tracer, get_tracer
+from signalops_assets.redaction import one_line_error
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_FRACTION = 0.2
@@ -136,4 +137,4 @@ def _description(project_id: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {scrub(' '.join(str(exc).split()))[:200]}"
+    return one_line_error(f"{type(exc).__name__}: {exc}", limit=240)

@@ -2,9 +2,10 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from signalops_assets.argilla.client import ArgillaError, display_url
+from signalops_assets.argilla.client import ArgillaError
 from signalops_assets.config import configured_project_ids
 from signalops_assets.conventions import OWNERS, tags
+from signalops_assets.redaction import display_url
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import ArgillaResource, DatabaseResource
 
