@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from signalops_assets.db import guards
 from signalops_assets.errors import ConfigError
@@ -172,10 +172,6 @@ def open_app_engine(*, create: bool = False) -> Engine:
 @lru_cache(maxsize=8)
 def cached_engine(url: str) -> Engine:
     return make_engine(url)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager

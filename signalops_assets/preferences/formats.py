@@ -188,15 +188,6 @@ def split_bucket(post_key: str, salt: str = "dpo-split") -> float:
     return stable_unit(salt, post_key)
 
 
-def split_for_post(
-    post_key: str, eval_fraction: float = 0.1, salt: str = "dpo-split"
-) -> Literal["train", "eval"]:
-    """Deterministic train/eval assignment of a whole post (all its pairs go together)."""
-    if not 0.0 <= eval_fraction <= 1.0:
-        raise ValueError(f"eval_fraction must be in [0, 1], got {eval_fraction}")
-    return "eval" if split_bucket(post_key, salt) < eval_fraction else "train"
-
-
 def prompt_key(messages: list[Message]) -> str:
     """What makes two prompts the same post: the author and text the block carries (so a
     crosspost under another platform id, or a prompt sent under an older system prompt, is the
