@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.redaction import display_url, one_line_error
+
+if TYPE_CHECKING:
+    from signalops_assets.argilla.settings import ArgillaSettings
 
 
 class ArgillaError(SignalOpsError):
@@ -97,6 +100,23 @@ def session(
         with contextlib.suppress(Exception):
             if client is not None and rg.Argilla._default_client is client:
                 rg.Argilla._default_client = None
+
+
+@contextlib.contextmanager
+def dataset_session(
+    settings: ArgillaSettings, name: str, action: str, timeout: float = 30.0, retries: int = 2
+) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """``(argilla module, client, workspace, dataset or None)`` for dataset `name` in the
+    settings' workspace (which must exist), inside `session`."""
+    with session(
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        timeout=timeout,
+        retries=retries,
+        action=action,
+    ) as (rg, client):
+        workspace = require_workspace(client, settings.workspace, settings.api_url)
+        yield rg, client, workspace, find_dataset(client, name, workspace)
 
 
 def quietly(call: Callable[[], Any]) -> Any:
