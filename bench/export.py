@@ -62,7 +62,7 @@ from signalops_assets.preferences.formats import (  # noqa: E402
     EXPORT_FORMATS,
     build_record,
     prompt_to_messages,
-    split_for_post,
+    split_bucket,
     validate_file,
 )
 
@@ -177,7 +177,7 @@ def naive_export(
             messages = prompt_to_messages(pair.prompt)
         except ValueError:
             continue
-        split = split_for_post(f"{project_id}/{platform_id}", eval_fraction)
+        split = "eval" if split_bucket(f"{project_id}/{platform_id}") < eval_fraction else "train"
         record = build_record(messages, pair.chosen, pair.rejected, fmt)
         lines[split].append(json.dumps(record, ensure_ascii=False, allow_nan=False))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,10 @@ def main() -> int:
 
     from signalops_assets.config import configured_project_ids, load_project
     from signalops_assets.db.migrate import current_revision, ensure_schema
-    from signalops_assets.db.session import cached_engine, database_url, redact_url, session_scope
+    from signalops_assets.db.session import cached_engine, database_url, session_scope
     from signalops_assets.definitions import defs
     from signalops_assets.posts import count_posts, ensure_project, import_posts
+    from signalops_assets.redaction import redact_url
 
     url = database_url()
     engine = cached_engine(url)

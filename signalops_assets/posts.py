@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Post, Project
+from signalops_assets.db.writes import insert_ignore
 from signalops_assets.errors import NotFoundError, SignalOpsError
 from signalops_assets.validation import check_json_strings, check_text, decoded_lines, loads_json
 
@@ -101,15 +100,7 @@ def _row(project_id: str, obj: Any) -> dict[str, Any]:
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Post)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["project_id", "platform_id"])
-    )
-    result = session.execute(stmt)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return insert_ignore(session, Post, rows, ["project_id", "platform_id"])
 
 
 def import_posts(

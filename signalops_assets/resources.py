@@ -1,4 +1,4 @@
-"""Dagster resources: the database and the LiteLLM gateway, configured from env vars."""
+"""Dagster resources: the database, the LiteLLM gateway and Argilla, configured from env vars."""
 
 import os
 from typing import TYPE_CHECKING
@@ -14,6 +14,7 @@ API_BASE_ENV = "SIGNALOPS_LLM_API_BASE"
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from signalops_assets.argilla.settings import ArgillaSettings
     from signalops_assets.config import LLMConfig
     from signalops_assets.llm.gateway import LLMGateway
     from signalops_assets.llm.settings import LLMSettings
@@ -36,7 +37,8 @@ class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
         return engine
 
     def display_url(self) -> str:
-        from signalops_assets.db.session import database_url, redact_url
+        from signalops_assets.db.session import database_url
+        from signalops_assets.redaction import redact_url
 
         return redact_url(database_url(self.url or None))
 
@@ -72,6 +74,33 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
         )
 
 
+class ArgillaResource(ConfigurableResource):  # type: ignore[type-arg]
+    """Where the optional Argilla review server is. Bind the key as ``EnvVar("ARGILLA_API_KEY")``
+    (as `default_resources` does), never as a literal: a literal lands in the repository snapshot.
+    An empty field falls back to its environment variable when the run starts."""
+
+    api_url: str = Field(default="", description="Argilla URL; empty uses ARGILLA_API_URL")
+    api_key: str = Field(default="", description="API key; bind an EnvVar, never a literal")
+    workspace: str = Field(default="", description="Workspace; empty uses ARGILLA_WORKSPACE")
+
+    def settings(self) -> "ArgillaSettings | None":
+        """None when Argilla is not configured (the review step is then skipped)."""
+        from signalops_assets.argilla.settings import argilla_settings
+
+        return argilla_settings(
+            url=self.api_url or None,
+            api_key=self.api_key or None,
+            workspace=self.workspace or None,
+        )
+
+
+ARGILLA_ENV = {
+    "api_url": "ARGILLA_API_URL",
+    "api_key": "ARGILLA_API_KEY",
+    "workspace": "ARGILLA_WORKSPACE",
+}
+
+
 def default_resources() -> dict[str, object]:
     """Settings from the environment as `EnvVar`s, resolved when a run starts: the repository
     snapshot the UI shows names the variable, never its value (a URL with its password).
@@ -84,4 +113,7 @@ def default_resources() -> dict[str, object]:
     llm = (
         LLMResource(api_base=EnvVar(API_BASE_ENV)) if API_BASE_ENV in os.environ else LLMResource()
     )
-    return {"database": database, "llm": llm}
+    argilla = ArgillaResource(
+        **{field: EnvVar(name) for field, name in ARGILLA_ENV.items() if name in os.environ}
+    )
+    return {"database": database, "llm": llm, "argilla": argilla}

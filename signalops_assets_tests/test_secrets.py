@@ -38,10 +38,21 @@ def test_the_repository_snapshot_holds_no_database_url(
 ) -> None:
     monkeypatch.setenv("SIGNALOPS_DATABASE_URL", SECRET_URL)
     monkeypatch.setenv("SIGNALOPS_LLM_API_BASE", "http://llm.internal:4000/v1")
+    monkeypatch.setenv("ARGILLA_API_URL", "http://argilla.internal:6900")
+    monkeypatch.setenv("ARGILLA_API_KEY", "argilla-k3y-s3cret")
     text = snapshot(load_definitions())
-    for leaked in ("hunter2-s3cret", "db.internal", "llm.internal", "postgresql+psycopg2"):
+    for leaked in (
+        "hunter2-s3cret",
+        "db.internal",
+        "llm.internal",
+        "postgresql+psycopg2",
+        "argilla.internal",
+        "argilla-k3y-s3cret",
+    ):
         assert leaked not in text
-    assert "SIGNALOPS_DATABASE_URL" in text  # the UI shows which variable configures it
+    # The UI shows which variable configures each.
+    for name in ("SIGNALOPS_DATABASE_URL", "ARGILLA_API_URL", "ARGILLA_API_KEY"):
+        assert name in text
 
 
 def test_the_url_is_resolved_when_the_run_starts(

@@ -10,8 +10,8 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from signalops_assets.argilla.settings import ArgillaSettings
     from signalops_assets.config import ProjectConfig
-    from signalops_assets.preferences.argilla_settings import ArgillaSettings
 
 
 def one_line(message: object) -> str:
@@ -85,7 +85,7 @@ def check_argilla_projects(projects: list[str], dataset: str | None) -> None:
 
 def argilla_settings(url: str | None = None, workspace: str | None = None) -> ArgillaSettings:
     """The same settings reader as the asset, with CLI overrides; not configured is an error."""
-    from signalops_assets.preferences.argilla_settings import argilla_settings as read
+    from signalops_assets.argilla.settings import argilla_settings as read
 
     settings = read(url=url, workspace=workspace, required=True)
     assert settings is not None  # required=True raises instead

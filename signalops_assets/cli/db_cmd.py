@@ -15,7 +15,8 @@ def upgrade() -> None:
     """Create or upgrade the schema to the latest migration."""
     from signalops_assets.db.migrate import current_revision
     from signalops_assets.db.migrate import upgrade as run_upgrade
-    from signalops_assets.db.session import database_url, redact_url
+    from signalops_assets.db.session import database_url
+    from signalops_assets.redaction import redact_url
 
     eng = common.engine(migrate=False, create=True)
     run_upgrade(eng)

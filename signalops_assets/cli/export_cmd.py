@@ -17,7 +17,7 @@ from signalops_assets.cli import common
 from signalops_assets.preferences.formats import DEFAULT_FORMAT, EXPORT_FORMATS
 
 if TYPE_CHECKING:
-    from signalops_assets.preferences.argilla_review import ArgillaSettings
+    from signalops_assets.argilla.settings import ArgillaSettings
 
 # Words `--output` accepts besides a directory. Adding a destination is one entry here.
 ARGILLA_OUTPUT = "argilla"
@@ -131,7 +131,7 @@ def _export_one_file(fmt: str, projects: list[str], path: Path) -> None:
 
 
 def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str | None) -> None:
-    from signalops_assets.preferences.argilla_sync import push_project
+    from signalops_assets.argilla.sync import push_project
 
     common.check_argilla_projects(projects, dataset)
     engine = common.engine()

@@ -73,9 +73,9 @@ def sync_argilla(
 ) -> None:
     """Apply reviewers' Argilla verdicts: swap flips a pair, discard filters it (reason
     `reviewer`). The next dpo_jsonl export follows them."""
+    from signalops_assets.argilla.records import default_dataset_name
+    from signalops_assets.argilla.sync import sync_project
     from signalops_assets.config import configured_project_ids
-    from signalops_assets.preferences.argilla_review import default_dataset_name
-    from signalops_assets.preferences.argilla_sync import sync_project
 
     settings = common.argilla_settings(argilla_url, workspace)
     projects = [project_id] if project_id else configured_project_ids()

@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from signalops_assets.db import guards
 from signalops_assets.errors import ConfigError
+from signalops_assets.redaction import redact_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "data" / "signalops.db"
@@ -94,16 +95,6 @@ def _read_only_sqlite_url(path: Path) -> str:
     return f"sqlite:///file:{path.resolve()}?{mode}&uri=true"
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for logs and Dagster metadata."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database url>"
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the Dagster UI read while a run writes; busy_timeout waits instead of failing.
     cursor = dbapi_connection.cursor()
@@ -181,10 +172,6 @@ def open_app_engine(*, create: bool = False) -> Engine:
 @lru_cache(maxsize=8)
 def cached_engine(url: str) -> Engine:
     return make_engine(url)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager

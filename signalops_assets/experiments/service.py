@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import ABExperiment, ABResult, Project
+from signalops_assets.db.writes import rowcount
 from signalops_assets.errors import (
     ConfigError,
     InvalidTransitionError,
@@ -220,7 +221,7 @@ def _transition(session: Session, experiment_id: str, action: str, **values: Any
         .execution_options(synchronize_session=False)
     )
     session.refresh(experiment)
-    if getattr(result, "rowcount", 0) != 1:
+    if rowcount(result) != 1:
         raise InvalidTransitionError(
             f"cannot {action} experiment {experiment_id}: it is {experiment.status}"
         )

@@ -81,6 +81,7 @@ def run_offline_gate(
     current: str,
     training_set_id: int,
 ) -> GateResult:
+    from signalops_assets.judging.eval_dataset import record_gate_runs
     from signalops_assets.llm.gateway import run_async
 
     with session_scope(engine) as session:
@@ -90,6 +91,13 @@ def run_offline_gate(
         humans = [str(p.human_label) for p in rows]
     cand = run_async(_judge_all(gateway, project, candidate, posts))
     curr = run_async(_judge_all(gateway, project, current, posts))
+    record_gate_runs(
+        project.project_id,
+        posts,
+        humans,
+        {"candidate": (candidate, cand), "current": (current, curr)},
+        training_set_id,
+    )
     c_right = [a == h for a, h in zip(cand, humans, strict=True)]
     p_right = [a == h for a, h in zip(curr, humans, strict=True)]
     both = sum(c and p for c, p in zip(c_right, p_right, strict=True))

@@ -28,9 +28,9 @@ from signalops_assets.config import ProjectConfig, load_project
 from signalops_assets.db.models import Judgment, Post, TrainingSet, TrainingSetPost
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.export_files import write_jsonl_atomic
 from signalops_assets.judging.ab import assignment_unit
 from signalops_assets.judging.prompts import PostInput, judge_messages
-from signalops_assets.preferences.atomic import write_jsonl_atomic
 from signalops_assets.vocab import LABELS
 
 
@@ -61,7 +61,7 @@ class TrainingSetSummary:
 
 
 def training_set_dir(project_id: str, root: Path | None = None) -> Path:
-    from signalops_assets.preferences.export import export_root
+    from signalops_assets.export_files import export_root
 
     return (root or export_root()) / project_id / "judge_training_set"
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import replace
 from typing import Any
 
+from signalops_assets.hashing import stable_unit
 from signalops_assets.judging.judges import Judgment
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import trace_context
 
 
 def assignment_unit(experiment_id: str, post_key: str) -> float:
-    """A stable number in [0, 1) for (experiment, post): sha256, never Python's salted hash().
-    Raising canary_pct keeps earlier canary posts in the canary, since the unit is fixed."""
-    digest = hashlib.sha256(f"{experiment_id}:{post_key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    """A stable number in [0, 1) for (experiment, post). Raising canary_pct keeps earlier
+    canary posts in the canary, since the unit is fixed (":" as assignments always used)."""
+    return stable_unit(experiment_id, post_key, separator=":")
 
 
 def assign_arm(experiment_id: str, post_key: str, canary_pct: float) -> str:

@@ -27,9 +27,8 @@ from signalops_assets.config import ProjectConfig, load_project
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.export_files import atomic_write_lines, export_root, write_jsonl_atomic
 from signalops_assets.judging.prompts import PostInput, judge_messages
-from signalops_assets.preferences.atomic import atomic_write_lines, write_jsonl_atomic
-from signalops_assets.preferences.export import export_root
 from signalops_assets.vocab import LABELS
 
 JUDGMENTS_FILE = "train.jsonl"

@@ -36,7 +36,8 @@ def get_litellm() -> Any:
             litellm.drop_params = True
             litellm.telemetry = False
             # Redaction deep-copies every request's messages for LiteLLM's logging callbacks, of
-            # which we register none (our tracer masks content itself): ~6% of a call's CPU.
+            # which we register none (our tracer masks content itself): CPU spent on every call
+            # for nothing (bench/judging.py measures the gateway's per-call cost).
             # Set it back to True if a LiteLLM callback is ever added.
             litellm.turn_off_message_logging = False
             litellm.custom_provider_map = [
@@ -51,8 +52,8 @@ def get_litellm() -> Any:
 
 def warm_litellm() -> None:
     """Import LiteLLM and run one mocked OpenAI-route completion (no network): its first real
-    call otherwise spends ~1 s importing provider and logging modules inside the call, which a
-    latency budget would charge to the provider. Once per process."""
+    call otherwise imports provider and logging modules inside the call, time a latency budget
+    would charge to the provider. Once per process."""
     global _warm
     litellm = get_litellm()
     if _warm:

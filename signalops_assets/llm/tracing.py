@@ -10,10 +10,8 @@ also masks post text and @handles. Trace-level tags, session and the Dagster run
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,61 +20,12 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
+from signalops_assets.redaction import MASKED, mask_post_content, scrub
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SERVICE_NAME = "signalops_assets"
-REDACTED = "[redacted]"
-MASKED = "[masked]"
-_SECRET_KEY = re.compile(
-    r"api[_-]?key|authori[sz]ation|secret|passw(or)?d|(access|auth|bearer)[_-]?token|credential"
-    r"|cookie",
-    re.IGNORECASE,
-)
-_SECRET_VALUE = re.compile(
-    r"\bsk-[\w-]{8,}|\bBearer\s+[\w.~+/=-]{8,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_\w{20,}"
-    r"|\bAIza[\w-]{30,}"
-)
-_HANDLE = re.compile(r"(?<![\w@.])@\w{1,50}")
-# Keys whose string values are post or draft text (or an author) when content is masked.
-_TEXT_KEYS = frozenset(
-    {"content", "text", "post_text", "body", "title", "draft", "reply", "author", "handle"}
-)
-
-
-def scrub(value: Any) -> Any:
-    """`value` with secret-looking keys and API-key-looking strings replaced by [redacted]."""
-    if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    elif hasattr(value, "model_dump"):  # pydantic
-        value = value.model_dump(mode="json")
-    if isinstance(value, Mapping):
-        return {
-            str(k): REDACTED if v is not None and _SECRET_KEY.search(str(k)) else scrub(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
-        return [scrub(v) for v in value]
-    return value
-
-
-def mask_post_content(*, data: Any, **_: Any) -> Any:
-    """Langfuse `mask=` hook: message/post text becomes [masked], @handles become @[masked];
-    roles, keys and structure stay."""
-    if isinstance(data, str):
-        return _HANDLE.sub("@" + MASKED, data)
-    if isinstance(data, Mapping):
-        return {
-            k: MASKED
-            if k in _TEXT_KEYS and isinstance(v, str | list)
-            else mask_post_content(data=v)
-            for k, v in data.items()
-        }
-    if isinstance(data, list | tuple):
-        return [mask_post_content(data=v) for v in data]
-    return data
 
 
 class SpanHandle:
@@ -176,6 +125,15 @@ class Tracer(Protocol):
         self, name: str, description: str, items: Sequence[Mapping[str, Any]]
     ) -> int: ...
 
+    def record_dataset_run(
+        self,
+        dataset: str,
+        run_name: str,
+        outputs: Mapping[str, Any],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int: ...
+
     def current_trace_id(self) -> str | None: ...
 
     def flush(self) -> None: ...
@@ -216,6 +174,9 @@ class NoopTracer:
         return None
 
     def upsert_dataset(self, name: str, description: str, items: Sequence[Any]) -> int:
+        return 0
+
+    def record_dataset_run(self, dataset: str, run_name: str, outputs: Any, **_: Any) -> int:
         return 0
 
     def current_trace_id(self) -> str | None:
@@ -374,6 +335,38 @@ class LangfuseTracer:
                 expected_output=scrub(item.get("expected_output")),
                 metadata=scrub(item.get("metadata")),
             )
+        return len(items)
+
+    def record_dataset_run(
+        self,
+        dataset: str,
+        run_name: str,
+        outputs: Mapping[str, Any],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        """One Langfuse dataset run ("experiment") named `run_name` over the items of `dataset`
+        that `outputs` names (item id → output): each output is linked to its item, with a
+        NUMERIC `agreement` score (1 when it equals the item's expected output), so Langfuse's
+        compare view sets runs side by side. Returns the items recorded."""
+        from langfuse import Evaluation
+
+        items = [i for i in self._client.get_dataset(dataset).items if i.id in outputs]
+
+        def task(*, item: Any, **_: Any) -> Any:
+            return scrub(outputs[item.id])
+
+        def agreement(*, output: Any, expected_output: Any, **_: Any) -> Evaluation:
+            return Evaluation(name="agreement", value=1.0 if output == expected_output else 0.0)
+
+        self._client.run_experiment(
+            name=run_name,
+            run_name=run_name,
+            data=items,
+            task=task,
+            evaluators=[agreement],
+            metadata=dict(metadata or {}),
+        )
         return len(items)
 
     def current_trace_id(self) -> str | None:

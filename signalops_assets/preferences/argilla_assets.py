@@ -2,12 +2,12 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from signalops_assets.argilla.client import ArgillaError
 from signalops_assets.config import configured_project_ids
 from signalops_assets.conventions import OWNERS, tags
-from signalops_assets.preferences.argilla_client import ArgillaError
-from signalops_assets.preferences.argilla_settings import argilla_settings_from_env
+from signalops_assets.redaction import display_url
 from signalops_assets.reporting import markdown_table
-from signalops_assets.resources import DatabaseResource
+from signalops_assets.resources import ArgillaResource, DatabaseResource
 
 
 @asset(
@@ -18,19 +18,19 @@ from signalops_assets.resources import DatabaseResource
     tags=tags("preferences"),
 )
 def argilla_dataset(
-    context: AssetExecutionContext, database: DatabaseResource
+    context: AssetExecutionContext, database: DatabaseResource, argilla: ArgillaResource
 ) -> MaterializeResult[None]:
     """Push preference pairs to an Argilla review dataset and apply submitted verdicts
     (swap flips a pair, discard filters it); apply reviewers' relevance labels and offer the
     next unlabelled judged posts for labelling. Skipped, successfully, when Argilla is not
     configured (ARGILLA_API_URL + ARGILLA_API_KEY)."""
-    settings = argilla_settings_from_env()
+    settings = argilla.settings()
     if settings is None:
         context.log.info("Argilla not configured (ARGILLA_API_URL, ARGILLA_API_KEY): skipped")
         return MaterializeResult(metadata={"skipped": "Argilla not configured"})
+    from signalops_assets.argilla.labels import push_for_labelling, sync_labels
+    from signalops_assets.argilla.sync import push_project, sync_project
     from signalops_assets.config import load_project
-    from signalops_assets.judging.argilla_labels import push_for_labelling, sync_labels
-    from signalops_assets.preferences.argilla_sync import push_project, sync_project
 
     engine = database.engine()
     rows: list[list[object]] = []
@@ -88,7 +88,7 @@ def argilla_dataset(
     ]
     return MaterializeResult(
         metadata={
-            "argilla_url": settings.api_url.split("@")[-1],
+            "argilla_url": display_url(settings.api_url),
             "workspace": settings.workspace,
             "projects": MetadataValue.md(markdown_table(headers, rows)),
             "pairs_pushed": total_pushed,

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import QualityConfig
 from signalops_assets.db.models import CollectorCursor, Draft, DraftEvent, PreferencePair, utcnow
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.writes import insert_ignore, rowcount
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.preferences.quality import evaluate_pair, normalize_review_text
 from signalops_assets.preferences.review import get_draft
@@ -110,22 +109,18 @@ class DPOCollector:
         # Stored NFC with LF endings, like the review text: a CRLF editor is not an edit.
         chosen = normalize_review_text(chosen)
         values = self._values(draft, source, chosen)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(PreferencePair)
-            .values(
-                project_id=draft.project_id,
-                draft_id=draft.id,
-                post_id=draft.post_id,
-                prompt=draft.prompt,
-                rejected=normalize_review_text(draft.text_generated),
-                source=source,
-                created_at=utcnow(),
-                **values,
-            )
-            .on_conflict_do_nothing(index_elements=["draft_id", "source"])
-        )
-        status = "inserted" if getattr(session.execute(stmt), "rowcount", 0) else "duplicate"
+        row = {
+            "project_id": draft.project_id,
+            "draft_id": draft.id,
+            "post_id": draft.post_id,
+            "prompt": draft.prompt,
+            "rejected": normalize_review_text(draft.text_generated),
+            "source": source,
+            "created_at": utcnow(),
+            **values,
+        }
+        inserted = insert_ignore(session, PreferencePair, [row], ["draft_id", "source"])
+        status = "inserted" if inserted else "duplicate"
         if status == "duplicate" and source == "edit":
             # A re-edit: one atomic conditional update, a no-op when the text is unchanged.
             result = session.execute(
@@ -138,7 +133,7 @@ class DPOCollector:
                 )
                 .values(**values)
             )
-            status = "updated" if getattr(result, "rowcount", 0) else status
+            status = "updated" if rowcount(result) else status
         pair_id = session.scalar(
             select(PreferencePair.id).where(
                 PreferencePair.draft_id == draft.id, PreferencePair.source == source
@@ -169,12 +164,8 @@ class DPOCollector:
 
 def _ensure_cursor(engine: Engine, name: str) -> None:
     with session_scope(engine) as session:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(CollectorCursor)
-            .values(name=name, last_event_id=0, updated_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
+        row = {"name": name, "last_event_id": 0, "updated_at": utcnow()}
+        insert_ignore(session, CollectorCursor, [row], ["name"])
 
 
 def collect_pending(

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft, Judgment, Post, utcnow
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.writes import insert_ignore
+from signalops_assets.judging.acted_on import acted_on_judgment_ids
 from signalops_assets.judging.prompts import UNTRUSTED_RULE, PostInput, judge_user_prompt
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
 from signalops_assets.preferences.review import approve, edit, mark_sent, reject
@@ -133,17 +133,7 @@ def relevant_posts_without_draft(
 ) -> list[tuple[PostInput, int]]:
     """(post, judgment id) for posts whose acted-on judgment (the latest primary one without
     an error) says relevant and that have no draft yet."""
-    latest = (
-        select(func.max(Judgment.id).label("judgment_id"))
-        .where(
-            Judgment.project_id == project_id,
-            Judgment.is_primary.is_(True),
-            Judgment.error.is_(None),
-            Judgment.superseded.is_(False),
-        )
-        .group_by(Judgment.post_id)
-        .subquery()
-    )
+    latest = acted_on_judgment_ids(project_id)
     has_draft = exists().where(Draft.post_id == Post.id, Draft.project_id == project_id)
     stmt = (
         select(Post, Judgment.id)
@@ -163,11 +153,7 @@ def relevant_posts_without_draft(
 def _store(session: Session, project_id: str, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Draft).values(rows).on_conflict_do_nothing(index_elements=["post_id", "project_id"])
-    )
-    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+    return insert_ignore(session, Draft, rows, ["post_id", "project_id"])
 
 
 def draft_pending(

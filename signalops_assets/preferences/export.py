@@ -12,7 +12,6 @@ crash at any moment leaves both previous files or both new ones.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,9 +20,8 @@ from pathlib import Path
 from sqlalchemy import Engine, Select, select
 
 from signalops_assets.db.models import Post, PreferencePair
-from signalops_assets.db.session import REPO_ROOT
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences.atomic import LineWriter, atomic_write_lines, jsonl_line
+from signalops_assets.export_files import LineWriter, atomic_write_lines, export_root, jsonl_line
 from signalops_assets.preferences.formats import (
     DEFAULT_FORMAT,
     EXPORT_FORMATS,
@@ -38,12 +36,6 @@ from signalops_assets.preferences.snapshot import snapshot_writer
 
 SPLITS = ("train", "eval")
 STREAM_BATCH = 1000  # rows fetched per round trip while streaming the export
-
-
-def export_root() -> Path:
-    """SIGNALOPS_EXPORT_DIR, else data/exports in the repository."""
-    configured = os.environ.get("SIGNALOPS_EXPORT_DIR", "").strip()
-    return Path(configured) if configured else REPO_ROOT / "data" / "exports"
 
 
 def dpo_dir(project_id: str, root: Path | None = None) -> Path:

@@ -21,6 +21,8 @@ from typing import Any, Literal, get_args
 
 import orjson
 
+from signalops_assets.hashing import stable_unit
+
 ExportFormat = Literal["trl", "trl-conversational", "openai"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 DEFAULT_FORMAT: ExportFormat = "trl"
@@ -182,22 +184,8 @@ def validate_file(path: str | Path, fmt: ExportFormat | str = DEFAULT_FORMAT) ->
 
 
 def split_bucket(post_key: str, salt: str = "dpo-split") -> float:
-    """Where a post falls in [0, 1): below eval_fraction means eval.
-
-    sha256 rather than hash(): str hashes are randomised per process (PYTHONHASHSEED).
-    The NUL separator keeps ("ab", "c") and ("a", "bc") apart.
-    """
-    digest = hashlib.sha256(f"{salt}\x00{post_key}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def split_for_post(
-    post_key: str, eval_fraction: float = 0.1, salt: str = "dpo-split"
-) -> Literal["train", "eval"]:
-    """Deterministic train/eval assignment of a whole post (all its pairs go together)."""
-    if not 0.0 <= eval_fraction <= 1.0:
-        raise ValueError(f"eval_fraction must be in [0, 1], got {eval_fraction}")
-    return "eval" if split_bucket(post_key, salt) < eval_fraction else "train"
+    """Where a post falls in [0, 1): below eval_fraction means eval."""
+    return stable_unit(salt, post_key)
 
 
 def prompt_key(messages: list[Message]) -> str:

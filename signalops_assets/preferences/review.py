@@ -20,6 +20,7 @@ from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Draft, DraftEvent, utcnow
+from signalops_assets.db.writes import rowcount
 from signalops_assets.errors import InvalidTransitionError, NotFoundError, SignalOpsError
 from signalops_assets.preferences.quality import normalize_review_text
 from signalops_assets.preferences.review_scores import score_review
@@ -92,7 +93,7 @@ def _transition(
         .values(status=new_status, updated_at=utcnow(), **(changes or {}))
         .execution_options(synchronize_session=False)
     )
-    if getattr(result, "rowcount", 1) != 1:
+    if rowcount(result) != 1:
         raise InvalidTransitionError(f"draft {draft_id} was changed concurrently; try again")
     event = DraftEvent(draft_id=draft_id, kind=new_status, detail=detail or {})
     session.add(event)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences.atomic import (
+from signalops_assets.export_files import (
     IN_FLIGHT,
     WRITE_BUFFER,
     LineWriter,

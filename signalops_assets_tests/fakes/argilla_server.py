@@ -10,7 +10,9 @@ argilla-server source):
 * ``GET /api/v1/me``; ``GET /api/v1/me/workspaces``; ``GET|POST /api/v1/workspaces[/{id}]``;
   ``GET /api/v1/users``, ``GET /api/v1/users/{id}``;
 * ``GET /api/v1/me/datasets``; ``POST /api/v1/datasets`` (409 on a duplicate name in the
-  workspace); ``GET|PATCH|DELETE /api/v1/datasets/{id}``; ``PUT /api/v1/datasets/{id}/publish``
+  workspace); ``GET|PATCH|DELETE /api/v1/datasets/{id}`` (a PATCH that changes the distribution of
+  a dataset with responses is refused with 422, as argilla-server's
+  ``UpdateDistributionWithExistingResponsesError``); ``PUT /api/v1/datasets/{id}/publish``
   (422 without fields or questions); ``GET /api/v1/datasets/{id}/progress``;
 * ``GET|POST /api/v1/datasets/{id}/fields``, ``.../questions``, ``.../vectors-settings``;
   ``POST /api/v1/datasets/{id}/metadata-properties`` and
@@ -471,6 +473,13 @@ class FakeArgillaServer(LocalHTTPServer):
 
     def _update_dataset(self, ds_id: str, *, query: Any, body: Any) -> Json:
         ds = self._get_dataset(ds_id)
+        wanted = (body or {}).get("distribution")
+        answered = any(r["responses"] for r in self._records[ds_id].values())
+        if wanted is not None and wanted != ds["distribution"] and answered:
+            # argilla-server's UpdateDistributionWithExistingResponsesError (a 422).
+            raise _HTTPError(
+                422, "Distribution settings cannot be modified for a dataset with responses"
+            )
         for key in ("name", "guidelines", "allow_extra_metadata", "distribution"):
             if key in (body or {}) and (body[key] is not None or key == "guidelines"):
                 ds[key] = body[key]

@@ -10,7 +10,9 @@ Standard library HTTP server on 127.0.0.1 (random port). It accepts what the Lan
   replaces the earlier one (``.scores()``), while ``.sent_scores()`` keeps every one sent;
 * the SDK's dataset endpoints, same auth: ``POST /api/public/v2/datasets`` (upsert by name),
   ``GET /api/public/v2/datasets/{name}``, ``POST /api/public/dataset-items`` (upsert by id:
-  an item sent again replaces the earlier one); ``.datasets()`` and ``.dataset_items(name)``;
+  an item sent again replaces the earlier one), ``GET /api/public/dataset-items?datasetName=``
+  (one page holds them all); ``.datasets()`` and ``.dataset_items(name)``;
+* ``GET /api/public/projects`` (one project, ``fake-project``: dataset runs need its id);
 * any other method and path: ``200 {}``.
 
 Every request is recorded (``.requests``) so a test can also assert that *nothing* was sent.
@@ -35,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from google.protobuf import json_format  # type: ignore[import-untyped]
@@ -50,6 +53,13 @@ TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
 DATASETS_PATH = "/api/public/v2/datasets"
 DATASET_ITEMS_PATH = "/api/public/dataset-items"
+PROJECTS_PATH = "/api/public/projects"
+_PROJECT = {
+    "id": "fake-project",
+    "name": "fake",
+    "organization": {"id": "fake-org", "name": "fake"},
+    "metadata": {},
+}
 _NOW = "2026-12-01T00:00:00.000Z"
 
 
@@ -184,8 +194,15 @@ class OTLPReceiver(LocalHTTPServer):
         with self._lock:
             return [i for i in self._items.values() if i["datasetName"] == dataset]
 
-    def _dataset_call(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def _dataset_call(
+        self, method: str, path: str, body: Any, query: dict[str, list[str]]
+    ) -> tuple[int, Any]:
         with self._lock:
+            if method == "GET" and path == DATASET_ITEMS_PATH:
+                name = (query.get("datasetName") or [""])[0]
+                items = [i for i in self._items.values() if i.get("datasetName") == name]
+                meta = {"page": 1, "limit": len(items), "totalItems": len(items), "totalPages": 1}
+                return 200, {"data": items, "meta": meta}
             if method == "POST" and path == DATASETS_PATH:
                 old = self._datasets.get(body["name"], {})
                 dataset = {
@@ -284,7 +301,7 @@ def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             raw = _read_body(self) if self.command in ("POST", "PUT", "PATCH") else b""
             body = _decode(raw, self.headers.get("Content-Encoding", "").strip().lower())
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             authorized = self.headers.get("Authorization") == receiver._expected_auth
             request = RecordedRequest(
                 method=self.command,
@@ -303,10 +320,13 @@ def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
                     return
                 receiver._record_scores(request, scores)
                 self._reply(200, b"{}", "application/json")
+            elif path == PROJECTS_PATH and authorized:
+                receiver._record(request, [])
+                self._reply(200, json.dumps({"data": [_PROJECT]}).encode(), "application/json")
             elif path.startswith((DATASETS_PATH, DATASET_ITEMS_PATH)) and authorized:
                 receiver._record(request, [])
                 status, answer = receiver._dataset_call(
-                    self.command, path, json.loads(body) if body else None
+                    self.command, path, json.loads(body) if body else None, parse_qs(query)
                 )
                 self._reply(status, json.dumps(answer).encode(), "application/json")
             elif path not in (TRACES_PATH, SCORES_PATH) or self.command != "POST":

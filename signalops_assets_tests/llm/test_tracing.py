@@ -24,11 +24,10 @@ from signalops_assets.llm.tracing import (
     NoopTracer,
     Tracer,
     get_tracer,
-    mask_post_content,
     reset_tracer,
-    scrub,
     trace_context,
 )
+from signalops_assets.redaction import mask_post_content, scrub
 from signalops_assets_tests.fakes.otlp_receiver import TRACES_PATH, OTLPReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
+from signalops_assets.argilla.records import default_dataset_name, record_id_for
+from signalops_assets.argilla.sync import pairs_for_review
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import PreferencePair
 from signalops_assets.db.session import session_scope
-from signalops_assets.preferences.argilla_review import default_dataset_name, record_id_for
-from signalops_assets.preferences.argilla_sync import pairs_for_review
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, make_drafts
 

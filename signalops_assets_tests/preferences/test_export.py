@@ -12,9 +12,10 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.export_files import export_root
 from signalops_assets.preferences import drafts as d
 from signalops_assets.preferences.collector import DPOCollector, collect_pending
-from signalops_assets.preferences.export import dpo_dir, export_dpo, export_root
+from signalops_assets.preferences.export import dpo_dir, export_dpo
 from signalops_assets.preferences.formats import EXPORT_FORMATS, validate_file
 from signalops_assets_tests.preferences.review_helpers import EDITED, make_drafts
 

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, create_engine
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.export_files import write_jsonl_atomic
 from signalops_assets.preferences import drafts as d
-from signalops_assets.preferences.atomic import write_jsonl_atomic
 from signalops_assets.preferences.collector import collect_pending
 from signalops_assets.preferences.export import export_dpo
 from signalops_assets.preferences.snapshot import SNAPSHOTS

@@ -10,7 +10,7 @@ from signalops_assets.preferences.formats import (
     build_record,
     prompt_to_messages,
     render_prompt,
-    split_for_post,
+    split_bucket,
     validate_file,
     validate_line,
 )
@@ -215,27 +215,24 @@ def test_validate_file_accepts_a_clean_file_with_unicode_line_separators(tmp_pat
 
 def test_split_is_deterministic_and_close_to_the_fraction() -> None:
     keys = [f"post-{i}" for i in range(10_000)]
-    first = [split_for_post(k) for k in keys]
-    assert first == [split_for_post(k) for k in keys]
-    assert 900 <= first.count("eval") <= 1100
-    assert 2_700 <= [split_for_post(k, 0.3) for k in keys].count("eval") <= 3_300
+    first = [split_bucket(k) for k in keys]
+    assert first == [split_bucket(k) for k in keys]
+    assert 900 <= sum(b < 0.1 for b in first) <= 1100
+    assert 2_700 <= sum(b < 0.3 for b in first) <= 3_300
 
 
 def test_split_pinned_values_and_edges() -> None:
     # Pinned: changing the hashing would silently move posts between train and eval.
-    assert [i for i in range(40) if split_for_post(f"post-{i}") == "eval"] == [3, 4, 8, 9, 20, 34]
-    assert split_for_post("anything", 0.0) == "train"
-    assert split_for_post("anything", 1.0) == "eval"
-    with pytest.raises(ValueError):
-        split_for_post("x", 1.5)
+    assert [i for i in range(40) if split_bucket(f"post-{i}") < 0.1] == [3, 4, 8, 9, 20, 34]
+    assert 0.0 <= split_bucket("anything") < 1.0
 
 
 def test_split_grows_eval_monotonically_and_depends_on_salt() -> None:
     keys = [f"p{i}" for i in range(500)]
-    small = {k for k in keys if split_for_post(k, 0.1) == "eval"}
-    large = {k for k in keys if split_for_post(k, 0.5) == "eval"}
+    small = {k for k in keys if split_bucket(k) < 0.1}
+    large = {k for k in keys if split_bucket(k) < 0.5}
     assert small < large
-    other_salt = {k for k in keys if split_for_post(k, 0.5, salt="other") == "eval"}
+    other_salt = {k for k in keys if split_bucket(k, salt="other") < 0.5}
     assert other_salt != large
 
 

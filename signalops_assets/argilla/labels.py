@@ -17,15 +17,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from signalops_assets.argilla import client as adapter
+from signalops_assets.argilla.client import ArgillaDatasetMissing, ArgillaError
+from signalops_assets.argilla.settings import ArgillaSettings
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
+from signalops_assets.judging.acted_on import acted_on_judgment_ids
 from signalops_assets.judging.labels import label_post
-from signalops_assets.preferences import argilla_client as adapter
-from signalops_assets.preferences.argilla_client import ArgillaDatasetMissing, ArgillaError
-from signalops_assets.preferences.argilla_settings import ArgillaSettings
 from signalops_assets.vocab import LABELS
 
 FIELD_POST: Final = "post"
@@ -95,18 +96,8 @@ def majority_label(labels: list[str], min_submitted: int) -> str | None:
 
 
 def posts_for_labelling(session: Session, project_id: str, limit: int) -> list[PostForLabelling]:
-    """Posts without a human label, with the judgment the pipeline acted on (the latest
-    primary one without an error), oldest first."""
-    latest = (
-        select(func.max(Judgment.id).label("judgment_id"))
-        .where(
-            Judgment.project_id == project_id,
-            Judgment.is_primary.is_(True),
-            Judgment.error.is_(None),
-        )
-        .group_by(Judgment.post_id)
-        .subquery()
-    )
+    """Posts without a human label, with the judgment the pipeline acted on, oldest first."""
+    latest = acted_on_judgment_ids(project_id)
     rows = session.execute(
         select(Post, Judgment)
         .join(Judgment, Judgment.post_id == Post.id)
@@ -161,15 +152,12 @@ def push_for_labelling(
     with session_scope(engine) as session:
         records = [build_label_record(p) for p in posts_for_labelling(session, project_id, limit)]
     name = labelling_dataset_name(project_id)
-    with adapter.session(
-        api_url=settings.api_url,
-        api_key=settings.api_key,
-        timeout=30.0,
-        retries=2,
-        action="push posts for labelling",
-    ) as (rg, client):
-        ws = adapter.require_workspace(client, settings.workspace, settings.api_url)
-        dataset = adapter.find_dataset(client, name, ws)
+    with adapter.dataset_session(settings, name, "push posts for labelling") as (
+        rg,
+        client,
+        ws,
+        dataset,
+    ):
         created = dataset is None
         if dataset is None:
             dataset = rg.Dataset(
@@ -181,6 +169,8 @@ def push_for_labelling(
             dataset.create()
         elif QUESTION_LABEL not in {q.name for q in dataset.settings.questions}:
             raise ArgillaError(f"Argilla dataset {name!r} exists with another schema")
+        else:
+            adapter.ensure_min_submitted(rg, client, dataset, min_submitted, settings.api_url)
         if records:
             dataset.records.log(
                 [
@@ -201,15 +191,7 @@ def fetch_labels(settings: ArgillaSettings, project_id: str) -> dict[int, list[s
     """Submitted labels per post id, one per reviewer."""
     name = labelling_dataset_name(project_id)
     out: dict[int, list[str]] = {}
-    with adapter.session(
-        api_url=settings.api_url,
-        api_key=settings.api_key,
-        timeout=30.0,
-        retries=2,
-        action="fetch labels",
-    ) as (rg, client):
-        ws = adapter.require_workspace(client, settings.workspace, settings.api_url)
-        dataset = adapter.find_dataset(client, name, ws)
+    with adapter.dataset_session(settings, name, "fetch labels") as (rg, _, _, dataset):
         if dataset is None:
             raise ArgillaDatasetMissing(f"Argilla has no dataset {name!r} yet")
         query = rg.Query(filter=rg.Filter([("response.status", "==", "submitted")]))

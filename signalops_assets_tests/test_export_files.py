@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from signalops_assets.preferences.atomic import (
+from signalops_assets.export_files import (
     atomic_line_writer,
     atomic_write_lines,
     write_jsonl_atomic,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from signalops_assets.preferences import argilla_client as adapter
-from signalops_assets.preferences.argilla_client import ArgillaError
+from signalops_assets.argilla.client import ArgillaError
+from signalops_assets.redaction import display_url
 
 SOURCES: Final[tuple[str, ...]] = ("edit", "reject", "manual")
 SIDES: Final[tuple[str, ...]] = ("a", "b")
@@ -62,7 +62,7 @@ def check_schema(dataset: Any, name: str, url: str) -> None:
     ]
     if missing:
         raise ArgillaError(
-            f"Argilla at {adapter.display_url(url)}: dataset {name!r} exists with another schema "
+            f"Argilla at {display_url(url)}: dataset {name!r} exists with another schema "
             f"(missing {', '.join(missing)}); use another dataset name"
         )
 

@@ -9,10 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, select
 
-from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import Judgment, Post
-from signalops_assets.db.session import session_scope
-from signalops_assets.judging.argilla_labels import (
+from signalops_assets.argilla.labels import (
     PostForLabelling,
     label_record_id,
     labelling_dataset_name,
@@ -20,8 +17,11 @@ from signalops_assets.judging.argilla_labels import (
     push_for_labelling,
     sync_labels,
 )
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.models import Judgment, Post
+from signalops_assets.db.session import session_scope
 from signalops_assets.llm.tracing import reset_tracer, score_id_for
-from signalops_assets.preferences.argilla_review import ArgillaSettings
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import post_ids
@@ -137,22 +137,26 @@ def test_argilla_dataset_asset_offers_posts_and_applies_labels(
     fake_argilla: FakeArgillaServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dagster import materialize
+    from dagster import EnvVar, materialize
 
     from signalops_assets.preferences.argilla_assets import argilla_dataset
-    from signalops_assets.resources import DatabaseResource
+    from signalops_assets.resources import ArgillaResource, DatabaseResource
 
-    monkeypatch.setenv("ARGILLA_API_URL", fake_argilla.url)
+    # The URL from the resource's config, the key from an EnvVar resolved at run time.
+    monkeypatch.delenv("ARGILLA_API_URL", raising=False)
     monkeypatch.setenv("ARGILLA_API_KEY", fake_argilla.api_key)
+    argilla = ArgillaResource(api_url=fake_argilla.url, api_key=EnvVar("ARGILLA_API_KEY"))
     monkeypatch.setenv("SIGNALOPS_PROJECT", "spectra")
     (post_id,) = seed(engine, 1)
 
     def run() -> dict[str, object]:
         result = materialize(
-            [argilla_dataset], resources={"database": DatabaseResource(url=db_url)}
+            [argilla_dataset],
+            resources={"database": DatabaseResource(url=db_url), "argilla": argilla},
         )
         assert result.success
         (event,) = result.get_asset_materialization_events()
+        assert fake_argilla.api_key not in str(event.materialization.metadata)
         return {k: v.value for k, v in event.materialization.metadata.items()}
 
     assert run()["human_labels_applied"] == 0

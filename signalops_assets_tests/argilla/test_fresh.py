@@ -8,12 +8,13 @@ from click.testing import CliRunner
 from dagster import materialize
 from sqlalchemy import Engine
 
+from signalops_assets.argilla.records import default_dataset_name
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.argilla.sync import push_project, sync_project
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.preferences.argilla_assets import argilla_dataset
-from signalops_assets.preferences.argilla_review import ArgillaSettings, default_dataset_name
-from signalops_assets.preferences.argilla_sync import push_project, sync_project
-from signalops_assets.resources import DatabaseResource
+from signalops_assets.resources import DatabaseResource, default_resources
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
 DATASET = default_dataset_name("spectra")
@@ -65,7 +66,8 @@ def test_asset_on_a_fresh_database_creates_the_dataset_and_succeeds(
     for _ in range(2):  # and again: nothing new, still green
         result = materialize(
             [argilla_dataset],
-            resources={"database": DatabaseResource(url=db_url)},
+            # The code location's resources: the Argilla settings as EnvVars, read at run time.
+            resources={**default_resources(), "database": DatabaseResource(url=db_url)},
             selection=["argilla_dataset"],
         )
         assert result.success

@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.redaction import display_url, one_line_error
 
-_MAX_MESSAGE = 300
+if TYPE_CHECKING:
+    from signalops_assets.argilla.settings import ArgillaSettings
 
 
 class ArgillaError(SignalOpsError):
@@ -25,25 +26,6 @@ class ArgillaDatasetMissing(ArgillaError):
 
 
 # -- error handling ----------------------------------------------------------------------------
-
-
-def display_url(url: str) -> str:
-    """The URL without userinfo, query or fragment (those may hold secrets)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")) or "<no url>"
-    except ValueError:
-        return "<invalid url>"
-
-
-def one_line(text: str, secret: str) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:
@@ -65,12 +47,12 @@ def translate(exc: BaseException, *, url: str, action: str, api_key: str) -> Arg
         if isinstance(err, httpx.TimeoutException) and not isinstance(err, httpx.ConnectTimeout):
             return ArgillaError(f"{where} timed out while trying to {action}")
         if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
-            reason = one_line(str(err), api_key) or type(err).__name__
+            reason = one_line_error(str(err), api_key) or type(err).__name__
             if "refused" in reason.lower():
                 reason = "connection refused"
             return ArgillaError(f"{where} is unreachable ({reason}) while trying to {action}")
         if isinstance(err, httpx.TransportError):
-            reason = one_line(str(err), api_key) or type(err).__name__
+            reason = one_line_error(str(err), api_key) or type(err).__name__
             return ArgillaError(f"{where}: network error while trying to {action} ({reason})")
         status = getattr(err, "status_code", None)
         if type(err).__name__ == "ArgillaCredentialsError" or status == 401:
@@ -81,9 +63,9 @@ def translate(exc: BaseException, *, url: str, action: str, api_key: str) -> Arg
                 "or admin role in the workspace)"
             )
         if isinstance(status, int):
-            detail = one_line(str(err), api_key)
+            detail = one_line_error(str(err), api_key)
             return ArgillaError(f"{where} failed to {action}: HTTP {status}: {detail}")
-    detail = one_line(f"{type(exc).__name__}: {exc}", api_key)
+    detail = one_line_error(f"{type(exc).__name__}: {exc}", api_key)
     return ArgillaError(f"{where} failed to {action}: {detail}")
 
 
@@ -120,6 +102,23 @@ def session(
                 rg.Argilla._default_client = None
 
 
+@contextlib.contextmanager
+def dataset_session(
+    settings: ArgillaSettings, name: str, action: str, timeout: float = 30.0, retries: int = 2
+) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """``(argilla module, client, workspace, dataset or None)`` for dataset `name` in the
+    settings' workspace (which must exist), inside `session`."""
+    with session(
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        timeout=timeout,
+        retries=retries,
+        action=action,
+    ) as (rg, client):
+        workspace = require_workspace(client, settings.workspace, settings.api_url)
+        yield rg, client, workspace, find_dataset(client, name, workspace)
+
+
 def quietly(call: Callable[[], Any]) -> Any:
     """Run an SDK lookup without its "not found" UserWarnings (we report those ourselves)."""
     with warnings.catch_warnings():
@@ -142,6 +141,38 @@ def require_workspace(client: Any, name: str, url: str) -> Any:
 
 def find_dataset(client: Any, name: str, workspace: Any) -> Any:
     return quietly(lambda: client.datasets(name=name, workspace=workspace))
+
+
+def ensure_min_submitted(rg: Any, client: Any, dataset: Any, wanted: int, url: str) -> bool:
+    """Make an existing dataset complete a record after `wanted` submissions, as its settings
+    were created with; True when it was changed. A server that refuses (argilla-server rejects a
+    distribution change once a dataset has responses) is a one-line ArgillaError saying how to
+    fix it.
+
+    The dataset is PATCHed directly (SDK-private ``client.api.datasets`` and ``DatasetModel``):
+    the public ``Dataset.update()`` also rewrites every field, question and metadata property.
+    """
+    current = int(dataset.settings.distribution.min_submitted)
+    if current == wanted:
+        return False
+    from argilla._models import DatasetModel
+
+    distribution = rg.TaskDistribution(min_submitted=wanted)
+    try:
+        client.api.datasets.update(
+            DatasetModel(id=dataset.id, name=dataset.name, distribution=distribution._api_model())
+        )
+    except Exception as exc:
+        if getattr(exc, "status_code", None) != 422:
+            raise
+        raise ArgillaError(
+            f"Argilla at {display_url(url)} refused to change dataset {dataset.name!r} from "
+            f"{current} to {wanted} submission(s) per record (it has responses already): set "
+            f"review.min_submitted: {current} in the project config, or delete the dataset in "
+            f"Argilla so the next push recreates it with {wanted}"
+        ) from None
+    dataset.settings.distribution = distribution
+    return True
 
 
 def username(client: Any, user_id: str, cache: dict[str, str | None]) -> str | None:

@@ -1,4 +1,4 @@
-"""The one reader of the Argilla settings, shared by the `argilla_dataset` asset and the CLI."""
+"""Where the Argilla server is: one constructor for the `argilla` resource and the CLI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.preferences import argilla_client as adapter
+from signalops_assets.redaction import display_url
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class ArgillaSettings:
 
     def __repr__(self) -> str:
         return (
-            f"ArgillaSettings(api_url={adapter.display_url(self.api_url)!r}, api_key='***', "
+            f"ArgillaSettings(api_url={display_url(self.api_url)!r}, api_key='***', "
             f"workspace={self.workspace!r})"
         )
 
@@ -39,21 +39,24 @@ class ArgillaSettings:
 def argilla_settings(
     *,
     url: str | None = None,
+    api_key: str | None = None,
     workspace: str | None = None,
     environ: Mapping[str, str] = os.environ,
     required: bool = False,
 ) -> ArgillaSettings | None:
-    """The one reader of the Argilla settings, for the asset and the CLI alike.
+    """The one constructor of the Argilla settings: the asset (through `ArgillaResource`) and
+    the CLI both call it.
 
-    ``ARGILLA_API_URL`` (or ``url``) + ``ARGILLA_API_KEY`` (+ ``ARGILLA_WORKSPACE`` or
-    ``workspace``). The key only ever comes from the environment, so it never lands in shell
-    history or Dagster config. Not configured: None, or with ``required`` a one-line
-    SignalOpsError naming what is missing. Only one of the two set is a misconfiguration:
-    without ``required`` it is logged as a warning (naming the variable, never its value) and
-    None is returned, so a code location still loads.
+    Each value given wins over its variable: ``url`` over ``ARGILLA_API_URL``, ``api_key`` over
+    ``ARGILLA_API_KEY`` (the resource passes the key it resolved from an ``EnvVar`` at run time;
+    the CLI never takes one, so a key never lands in shell history), ``workspace`` over
+    ``ARGILLA_WORKSPACE``. Not configured: None, or with ``required`` a one-line SignalOpsError
+    naming what is missing. Only one of URL and key set is a misconfiguration: without
+    ``required`` it is logged as a warning (naming the variable, never its value) and None is
+    returned, so a code location still loads.
     """
     api_url = (url or environ.get(ENV_API_URL) or "").strip().rstrip("/")
-    key = (environ.get(ENV_API_KEY) or "").strip()
+    key = (api_key or environ.get(ENV_API_KEY) or "").strip()
     if not api_url or not key:
         if required:
             missing = (
@@ -68,11 +71,6 @@ def argilla_settings(
         return None
     ws = (workspace or environ.get(ENV_WORKSPACE) or "").strip() or DEFAULT_WORKSPACE
     return ArgillaSettings(api_url=api_url, api_key=key, workspace=ws)
-
-
-def argilla_settings_from_env(environ: Mapping[str, str] = os.environ) -> ArgillaSettings | None:
-    """`argilla_settings` from the environment alone; None when not (fully) configured."""
-    return argilla_settings(environ=environ)
 
 
 def _other(name: str) -> str:

@@ -7,19 +7,16 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from signalops_assets.db.models import Draft, Post, PreferencePair, Project
-from signalops_assets.db.session import session_scope
-from signalops_assets.preferences.argilla_review import (
-    ArgillaSettings,
-    default_dataset_name,
-    record_id_for,
-)
-from signalops_assets.preferences.argilla_sync import (
+from signalops_assets.argilla.records import default_dataset_name, record_id_for
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.argilla.sync import (
     _for_review,
     pairs_for_review,
     push_project,
     sync_project,
 )
+from signalops_assets.db.models import Draft, Post, PreferencePair, Project
+from signalops_assets.db.session import session_scope
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
 

@@ -11,19 +11,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
-from signalops_assets.db.models import Post, PreferencePair
-from signalops_assets.db.session import session_scope
-from signalops_assets.preferences.argilla_review import (
-    ArgillaDatasetMissing,
-    ArgillaSettings,
+from signalops_assets.argilla.client import ArgillaDatasetMissing
+from signalops_assets.argilla.records import (
     PairForReview,
-    PushSummary,
     ReviewVerdict,
     default_dataset_name,
-    fetch_verdicts,
-    push_pairs,
     record_id_for,
 )
+from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pairs
+from signalops_assets.argilla.settings import ArgillaSettings
+from signalops_assets.db.models import Post, PreferencePair
+from signalops_assets.db.session import session_scope
 
 REVIEWER_REASON = "reviewer"
 
@@ -79,8 +77,8 @@ def push_project(
     dataset: str | None = None,
     min_submitted: int | None = None,
 ) -> PushSummary:
-    """`min_submitted` (default: the project's `review.min_submitted`) applies when the
-    dataset is created."""
+    """`min_submitted` (default: the project's `review.min_submitted`): the dataset is created
+    with it, or an existing one is changed to it (see `client.ensure_min_submitted`)."""
     return push_pairs(
         pairs_for_review(engine, project_id),
         api_url=settings.api_url,

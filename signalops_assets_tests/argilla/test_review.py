@@ -10,20 +10,17 @@ from typing import Any
 
 import pytest
 
-from signalops_assets.preferences.argilla_review import (
-    ArgillaError,
-    ArgillaSettings,
+from signalops_assets.argilla.client import ArgillaError
+from signalops_assets.argilla.records import (
     PairForReview,
-    PushSummary,
     ReviewVerdict,
-    argilla_settings_from_env,
     build_record,
     chosen_side_for,
-    fetch_verdicts,
-    push_pairs,
     record_id_for,
     resolve_verdict,
 )
+from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pairs
+from signalops_assets.argilla.settings import ArgillaSettings, argilla_settings
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
 DATASET = "acme-dpo-review"
@@ -57,22 +54,22 @@ def closed_port() -> int:
 
 
 def test_settings_from_env_none_without_vars() -> None:
-    assert argilla_settings_from_env({}) is None
-    assert argilla_settings_from_env({"ARGILLA_API_URL": " ", "ARGILLA_API_KEY": ""}) is None
+    assert argilla_settings(environ={}) is None
+    assert argilla_settings(environ={"ARGILLA_API_URL": " ", "ARGILLA_API_KEY": ""}) is None
 
 
 def test_settings_from_env_half_configured_warns_without_leaking(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        assert argilla_settings_from_env({"ARGILLA_API_KEY": "s3cret-key"}) is None
+        assert argilla_settings(environ={"ARGILLA_API_KEY": "s3cret-key"}) is None
     assert "ARGILLA_API_URL" in caplog.text
     assert "s3cret-key" not in caplog.text
 
 
 def test_settings_from_env_reads_vars_and_hides_key() -> None:
-    settings = argilla_settings_from_env(
-        {
+    settings = argilla_settings(
+        environ={
             "ARGILLA_API_URL": "http://user:pw@argilla.local:6900/",
             "ARGILLA_API_KEY": "s3cret-key",
             "ARGILLA_WORKSPACE": "review",

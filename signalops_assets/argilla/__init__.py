@@ -1,0 +1,9 @@
+"""Argilla (SDK 2.x) review and labelling, without Dagster.
+
+client   the one adapter to the SDK: sessions, error translation, every SDK-private access
+settings where the server is (the one constructor for the asset, the resource and the CLI)
+schema   the DPO review dataset's fields, questions, metadata and its schema check
+review   pure record building and verdict resolution, and the push / fetch of review records
+sync     preference pairs in the database <-> the review dataset
+labels   relevance labelling: judged posts out as suggestions, human labels back in
+"""
