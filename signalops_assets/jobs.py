@@ -43,7 +43,7 @@ def deployment_executor() -> ExecutorDefinition:
         return multiprocess_executor.configured({"start_method": {"forkserver": preload}})
     if choice == "celery":
         try:
-            from dagster_celery import celery_executor  # type: ignore[import-not-found]
+            from dagster_celery import celery_executor
         except ImportError as exc:
             raise RuntimeError(
                 f"{EXECUTOR_ENV}=celery needs the dagster-celery package "
