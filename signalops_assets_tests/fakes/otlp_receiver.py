@@ -11,6 +11,7 @@ Standard library HTTP server on 127.0.0.1 (random port). It accepts what the Lan
 * the SDK's dataset endpoints, same auth: ``POST /api/public/v2/datasets`` (upsert by name),
   ``GET /api/public/v2/datasets/{name}``, ``POST /api/public/dataset-items`` (upsert by id:
   an item sent again replaces the earlier one); ``.datasets()`` and ``.dataset_items(name)``;
+* ``GET /api/public/projects`` (the keys' project, for UI links): ``PROJECT_ID``, same auth;
 * any other method and path: ``200 {}``.
 
 Every request is recorded (``.requests``) so a test can also assert that *nothing* was sent.
@@ -48,6 +49,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
 DATASETS_PATH = "/api/public/v2/datasets"
+PROJECTS_PATH = "/api/public/projects"
+PROJECT_ID = "proj-signalops-test"
 DATASET_ITEMS_PATH = "/api/public/dataset-items"
 _NOW = "2026-12-01T00:00:00.000Z"
 
@@ -324,6 +327,11 @@ def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
                     return
                 receiver._record_scores(request, scores)
                 self._reply(200, b"{}", "application/json")
+            elif path == PROJECTS_PATH and self.command == "GET" and authorized:
+                receiver._record(request, [])
+                project = {"id": PROJECT_ID, "name": "test", "metadata": {}}
+                project["organization"] = {"id": "org-test", "name": "test"}
+                self._reply(200, json.dumps({"data": [project]}).encode(), "application/json")
             elif path.startswith((DATASETS_PATH, DATASET_ITEMS_PATH)) and authorized:
                 receiver._record(request, [])
                 status, answer = receiver._dataset_call(
