@@ -1,10 +1,7 @@
 """The code location: one Definitions object for the whole project."""
 
-from datetime import timedelta
+from dagster import Definitions
 
-from dagster import AssetSpec, Definitions, FreshnessPolicy
-
-from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.experiments.analysis_assets import (
     experiment_analysis,
     experiment_analysis_job,
@@ -33,6 +30,7 @@ from signalops_assets.preferences.assets import (
     drafts,
     preference_pairs,
 )
+from signalops_assets.preferences.freshness_check import dpo_jsonl_fresh
 from signalops_assets.preferences.sensors import dpo_export_job, draft_edits_sensor
 from signalops_assets.resources import default_resources
 
@@ -40,28 +38,13 @@ from signalops_assets.resources import default_resources
 judged_posts_asset = build_partitioned_judged_posts() if partitioned_enabled() else judged_posts
 
 
-def _house_conventions(spec: AssetSpec) -> AssetSpec:
-    """Owners and tags for the experiment assets (defined in experiments/), and the nightly
-    analysis's freshness: the 02:00 UTC schedule must have produced it by 04:00 UTC."""
-    freshness = None
-    if spec.key == experiment_analysis.key:
-        freshness = FreshnessPolicy.cron(
-            deadline_cron="0 4 * * *", lower_bound_delta=timedelta(hours=3)
-        )
-    return spec.replace_attributes(
-        owners=spec.owners or OWNERS,
-        tags={**tags("experiments"), **spec.tags},
-        freshness_policy=freshness or spec.freshness_policy,
-    )
-
-
 defs = Definitions(
     assets=[
         posts,
         judged_posts_asset,
-        ab_results.map_asset_specs(_house_conventions),
-        experiment_analysis.map_asset_specs(_house_conventions),
-        judge_promotion.map_asset_specs(_house_conventions),
+        ab_results,
+        experiment_analysis,
+        judge_promotion,
         drafts,
         preference_pairs,
         dpo_jsonl,
@@ -73,6 +56,7 @@ defs = Definitions(
     asset_checks=[
         experiment_srm_check,
         dpo_jsonl_valid,
+        dpo_jsonl_fresh,
         judged_posts_failure_rate,
         candidate_offline_gate,
     ],

@@ -39,6 +39,7 @@ class Settings:
     llm_api_base: str | None
     analysis_cron: str
     sensor_interval_s: int
+    export_max_lag_s: int
     partitioned: bool
     partitions_start: str
     executor: str
@@ -170,6 +171,7 @@ def settings(environ: Mapping[str, str] | None = None) -> Settings:
         llm_api_base=_url(env, "SIGNALOPS_LLM_API_BASE"),
         analysis_cron=_cron(env, "SIGNALOPS_ANALYSIS_CRON", "0 2 * * *"),
         sensor_interval_s=_int(env, "SIGNALOPS_SENSOR_INTERVAL_S", 30, 1, 86_400),
+        export_max_lag_s=_int(env, "SIGNALOPS_EXPORT_MAX_LAG_S", 900, 1, 7 * 86_400),
         partitioned=_flag(env, "SIGNALOPS_PARTITIONED"),
         partitions_start=_date(env, "SIGNALOPS_PARTITIONS_START", "2026-10-01"),
         executor=_choice(

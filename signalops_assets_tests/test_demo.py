@@ -55,19 +55,33 @@ def first_sensor_tick(home: Path, db_url: str) -> list[str]:
     return [r.run_key or "" for r in data.run_requests or []]
 
 
-def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
+def demo_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {
-        **os.environ,
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ARGILLA_")},
         "SIGNALOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'signalops.db'}",
         "DAGSTER_HOME": str(home),
         "SIGNALOPS_EXPORT_DIR": str(tmp_path / "exports"),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "SIGNALOPS_MODELS_DIR": str(tmp_path / "models"),
     }
-    first = run_demo(env)
+
+
+def test_demo_runs_every_asset_and_is_idempotent(
+    tmp_path: Path, fake_argilla: FakeArgillaServer
+) -> None:
+    """Two demo runs on one fresh database and instance (each run is minutes of work, so one
+    pair of runs proves both paths): the first with Argilla configured, the second without.
+
+    First run (#18 item 2): its argilla_dataset has no pairs yet (the reviews are replayed
+    after it); it creates the dataset, and the export job then pushes the pairs into it.
+    Second run: nothing new (idempotent), and without Argilla the asset says it skipped."""
+    env = demo_env(tmp_path)
+    home = Path(env["DAGSTER_HOME"])
+    argilla = {"ARGILLA_API_URL": fake_argilla.url, "ARGILLA_API_KEY": fake_argilla.api_key}
+    first = run_demo({**env, **argilla})
     assert figure(first, r"posts: (\d+) new") >= 300
     # The loop, offline: a judge trained from the sample's labels, gated, in an experiment.
     assert re.search(r"trained judge local/trained-judge/spectra-judge@ts\d+", first), first
@@ -75,42 +89,21 @@ def test_demo_runs_every_asset_and_is_idempotent(tmp_path: Path) -> None:
     assert figure(first, r"judged_posts: posts_judged=(\d+)") >= 300
     assert figure(first, r"ab_results: experiments=(\d+)") == 1
     assert figure(first, r"experiment_analysis: experiments_analyzed=(\d+)") == 1
-    assert "argilla_dataset: skipped" in first
+    assert "argilla_dataset: skipped" not in first
     pairs = figure(first, r"dpo_jsonl: pairs=(\d+)")
     assert pairs >= 10
+    assert fake_argilla.record_count("spectra-dpo-review") == pairs
+    assert fake_argilla.api_key not in first
     files = [tmp_path / "exports" / "spectra" / "dpo" / f"{s}.jsonl" for s in ("train", "eval")]
     reports = [validate_file(f, "trl") for f in files]
     assert all(r.ok for r in reports) and sum(r.lines for r in reports) == pairs
     assert first_sensor_tick(home, env["SIGNALOPS_DATABASE_URL"]) == []
 
     second = run_demo(env)
+    assert "argilla_dataset: skipped" in second
     assert "trained judge" not in second  # one candidate, one experiment
     assert figure(second, r"posts: (\d+) new") == 0
     assert figure(second, r"judged_posts: posts_judged=(\d+)") == 0
     assert "sample reviews: applied none" in second
     assert figure(second, r"inserted=(\d+)") == 0
     assert figure(second, r"dpo_jsonl: pairs=(\d+)") == pairs
-
-
-def test_demo_with_argilla_configured_on_a_fresh_database(
-    tmp_path: Path, fake_argilla: FakeArgillaServer
-) -> None:
-    """#18 item 2: the first run's argilla_dataset has no pairs yet (the reviews are replayed
-    after it); it creates the dataset, and the export job then pushes the pairs into it."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {
-        **os.environ,
-        "SIGNALOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'signalops.db'}",
-        "DAGSTER_HOME": str(home),
-        "SIGNALOPS_EXPORT_DIR": str(tmp_path / "exports"),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "ARGILLA_API_URL": fake_argilla.url,
-        "ARGILLA_API_KEY": fake_argilla.api_key,
-    }
-    output = run_demo(env)
-    assert "argilla_dataset: skipped" not in output
-    pairs = figure(output, r"dpo_jsonl: pairs=(\d+)")
-    assert fake_argilla.record_count("spectra-dpo-review") == pairs >= 10
-    assert fake_argilla.api_key not in output

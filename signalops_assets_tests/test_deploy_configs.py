@@ -2,9 +2,8 @@
 """The instance and run-config files under deploy/ and the embedded dagster.yaml validate against
 Dagster's own config schemas; LLM-calling assets share the `llm` pool the instances limit.
 
-dagster-k8s and dagster-celery are not dependencies of this project: when they are importable
-their real schemas are used, otherwise a checked-in copy of their field names and types (from
-dagster-k8s / dagster-celery 0.29.27), validated with Dagster's config engine all the same.
+The k8s run launcher block is checked against dagster-k8s's own schema and the Celery run
+config against dagster-celery's executor (both dev dependencies, same release as dagster).
 """
 
 from __future__ import annotations
@@ -16,17 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from dagster import (
-    Array,
-    BoolSource,
-    DagsterInvalidConfigError,
-    Field,
-    Map,
-    Noneable,
-    Permissive,
-    Shape,
-    StringSource,
-)
+from dagster import DagsterInvalidConfigError
 from dagster._config import process_config, validate_config
 from dagster._core.instance.config import dagster_instance_config
 
@@ -40,106 +29,10 @@ PG_ENV = {
 }
 
 
-def _k8s_container_fields() -> dict[str, Field]:
-    kube_dict = Field(dict, is_required=False)
-    opt_str = Field(Noneable(StringSource), is_required=False)
-    return {
-        "image_pull_policy": opt_str,
-        "image_pull_secrets": Field(
-            Noneable(Array(Shape({"name": StringSource}))), is_required=False
-        ),
-        "service_account_name": opt_str,
-        "env_config_maps": Field(Noneable(Array(StringSource)), is_required=False),
-        "env_secrets": Field(Noneable(Array(StringSource)), is_required=False),
-        "env_vars": Field(Noneable(Array(str)), is_required=False),
-        "volume_mounts": Field(Array(Permissive({"name": StringSource})), is_required=False),
-        "volumes": Field(Array(Permissive({"name": str})), is_required=False),
-        "labels": kube_dict,
-        "resources": Field(
-            Noneable({"limits": kube_dict, "requests": kube_dict}), is_required=False
-        ),
-        "scheduler_name": opt_str,
-        "security_context": kube_dict,
-    }
-
-
 def k8s_run_launcher_schema() -> Any:
-    """K8sRunLauncher.config_type(), from dagster-k8s when installed."""
-    try:
-        from dagster_k8s import K8sRunLauncher  # type: ignore[import-not-found]
+    from dagster_k8s import K8sRunLauncher
 
-        return K8sRunLauncher.config_type()
-    except ImportError:
-        pass
-    allowed = Field(Map(str, bool), is_required=False)
-    return {
-        **_k8s_container_fields(),
-        "job_image": Field(Noneable(StringSource), is_required=False),
-        "instance_config_map": Field(StringSource),
-        "postgres_password_secret": Field(StringSource, is_required=False),
-        "dagster_home": Field(StringSource, is_required=False),
-        "load_incluster_config": Field(bool, is_required=False),
-        "kubeconfig_file": Field(Noneable(str), is_required=False),
-        "k8s_api_ssl_ca_cert_file": Field(Noneable(str), is_required=False),
-        "fail_pod_on_run_failure": Field(bool, is_required=False),
-        "run_k8s_config": Field(
-            Shape(
-                {
-                    k: Permissive()
-                    for k in (
-                        "container_config",
-                        "pod_template_spec_metadata",
-                        "pod_spec_config",
-                        "job_config",
-                        "job_metadata",
-                        "job_spec_config",
-                    )
-                }
-            ),
-            is_required=False,
-        ),
-        "job_namespace": Field(StringSource, is_required=False),
-        "only_allow_user_defined_k8s_config_fields": Field(
-            Shape(
-                {
-                    **{
-                        k: allowed
-                        for k in (
-                            "container_config",
-                            "pod_spec_config",
-                            "pod_template_spec_metadata",
-                            "job_metadata",
-                            "job_spec_config",
-                        )
-                    },
-                    "namespace": Field(BoolSource, is_required=False),
-                }
-            ),
-            is_required=False,
-        ),
-        "only_allow_user_defined_env_vars": Field(Array(str), is_required=False),
-    }
-
-
-def celery_executor_schema() -> Any:
-    """dagster_celery.celery_executor's config schema, from dagster-celery when installed."""
-    try:
-        from dagster_celery import celery_executor  # type: ignore[import-not-found]
-
-        return celery_executor.config_schema.config_type
-    except ImportError:
-        pass
-    from dagster._core.execution.retries import get_retries_config
-
-    return Shape(
-        {
-            "broker": Field(Noneable(StringSource), is_required=False),
-            "backend": Field(Noneable(StringSource), is_required=False),
-            "include": Field([str], is_required=False),
-            "config_source": Field(Noneable(Permissive()), is_required=False),
-            "retries": get_retries_config(),
-        }
-    )
+    return K8sRunLauncher.config_type()
 
 
 def load_instance_config(path: Path, monkeypatch: pytest.MonkeyPatch) -> Mapping[str, Any]:
@@ -229,7 +122,7 @@ def test_k8s_run_launcher_block_matches_k8s_run_launcher_schema(
     assert value["job_image"] == "registry.example/signalops:1"
     assert value["job_namespace"] == "signalops"
     assert value["env_secrets"] == ["signalops-llm-keys"]
-    # The copy of the schema is strict: a misspelt field is an error, as with the real one.
+    # The schema is strict: a misspelt field is an error.
     misspelt = {**launcher["config"], "job_imagee": "x"}
     assert not validate_config(schema, misspelt).success
 
@@ -238,14 +131,10 @@ def test_celery_run_config_matches_celery_executor_schema(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from dagster import Definitions as Defs
-    from dagster import asset, define_asset_job, executor, in_process_executor
+    from dagster import asset, define_asset_job, validate_run_config
+    from dagster_celery import celery_executor
 
     run_config = yaml.safe_load((DEPLOY / "dagster.celery.yaml").read_text())
-    schema = celery_executor_schema()
-
-    @executor(name="celery", config_schema=schema)
-    def stand_in_celery(_init_context: Any) -> Any:  # pragma: no cover - never launched
-        return in_process_executor.executor_creation_fn(_init_context)  # type: ignore[misc]
 
     @asset
     def step() -> None:
@@ -253,10 +142,8 @@ def test_celery_run_config_matches_celery_executor_schema(
 
     job = Defs(
         assets=[step],
-        jobs=[define_asset_job("j", selection=[step], executor_def=stand_in_celery)],
+        jobs=[define_asset_job("j", selection=[step], executor_def=celery_executor)],
     ).resolve_job_def("j")
-    from dagster import validate_run_config
-
     monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://redis:6379/0")
     monkeypatch.setenv("DAGSTER_CELERY_BACKEND_URL", "redis://redis:6379/1")
     # Dagster resolves `execution: config:` to the executor's name, env vars substituted.

@@ -1,5 +1,6 @@
 """Dagster wiring for the nightly experiment analysis: asset, SRM check, schedule."""
 
+from datetime import timedelta
 from typing import Any
 
 from dagster import (
@@ -9,6 +10,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSelection,
     DefaultScheduleStatus,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RunRequest,
@@ -21,11 +23,22 @@ from dagster import (
     sensor,
 )
 
+from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.resources import DatabaseResource
 from signalops_assets.settings import settings
 
 
-@asset(deps=["ab_results"], group_name="experiments", compute_kind="statistics")
+@asset(
+    deps=["ab_results"],
+    group_name="experiments",
+    kinds={"scipy"},
+    owners=OWNERS,
+    tags=tags("experiments"),
+    # The 02:00 UTC schedule must have produced it by 04:00 UTC.
+    freshness_policy=FreshnessPolicy.cron(
+        deadline_cron="0 4 * * *", lower_bound_delta=timedelta(hours=3)
+    ),
+)
 def experiment_analysis(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:
@@ -34,6 +47,8 @@ def experiment_analysis(
     from signalops_assets.db.session import session_scope
     from signalops_assets.experiments.history import analyze_and_record, verdict_history
     from signalops_assets.experiments.report import as_markdown, headline_figures
+    from signalops_assets.llm.langfuse_links import langfuse_links
+    from signalops_assets.llm.tracing import get_tracer
 
     engine = database.engine()
     results = analyze_and_record(engine)
@@ -66,6 +81,8 @@ def experiment_analysis(
         )
     metadata["srm_flagged"] = MetadataValue.json(srm)
     metadata["srm_p_values"] = MetadataValue.json(srm_p)
+    links = langfuse_links(get_tracer(), experiments=[r.experiment_id for r in results])
+    metadata.update({key: MetadataValue.url(url) for key, url in links.items()})
     return MaterializeResult(metadata=metadata)
 
 
@@ -114,7 +131,13 @@ nightly_experiment_analysis = ScheduleDefinition(
 )
 
 
-@asset(deps=[experiment_analysis], group_name="experiments", kinds={"python"})
+@asset(
+    deps=[experiment_analysis],
+    group_name="experiments",
+    kinds={"python"},
+    owners=OWNERS,
+    tags=tags("experiments"),
+)
 def judge_promotion(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:

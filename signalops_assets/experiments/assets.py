@@ -4,11 +4,18 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from signalops_assets.conventions import OWNERS, tags
 from signalops_assets.resources import DatabaseResource
 
 
 # By key, so the daily-partitioned judged_posts (same key) is upstream too.
-@asset(deps=[AssetKey("judged_posts")], group_name="experiments", compute_kind="sql")
+@asset(
+    deps=[AssetKey("judged_posts")],
+    group_name="experiments",
+    kinds={"sql"},
+    owners=OWNERS,
+    tags=tags("experiments"),
+)
 def ab_results(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:

@@ -69,6 +69,7 @@ def judge_configured_projects(
     from signalops_assets.judging.factory import create_judge
     from signalops_assets.judging.service import judge_pending
     from signalops_assets.judging.totals import judge_totals
+    from signalops_assets.llm.langfuse_links import langfuse_links
     from signalops_assets.llm.tracing import get_tracer, trace_context
     from signalops_assets.posts import ensure_project
 
@@ -163,6 +164,7 @@ def judge_configured_projects(
         **figures,
         **table_metadata(JudgmentRow, count_rows(engine, JudgmentRow, project_ids)),
         "database": database.display_url(),
+        **{k: MetadataValue.url(v) for k, v in langfuse_links(tracer, context.run_id).items()},
     }
     fail_for_broken_projects(configured.failure(), metadata)
     return MaterializeResult(metadata=metadata)

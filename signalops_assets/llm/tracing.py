@@ -214,6 +214,8 @@ class LangfuseTracer:
         self._public_key = public_key
         self._mask_content = mask_content
         self._propagate = propagate_attributes
+        self.ui_base_url = base_url.rstrip("/")
+        self._project_id: str | None = None
         self._client = Langfuse(
             public_key=public_key,
             secret_key=secret_key,
@@ -371,6 +373,13 @@ class LangfuseTracer:
 
     def current_trace_id(self) -> str | None:
         return self._client.get_current_trace_id()
+
+    def project_id(self) -> str | None:
+        """The Langfuse project these keys write to (asked once; llm/langfuse_links)."""
+        if self._project_id is None:
+            projects = self._client.api.projects.get().data
+            self._project_id = str(projects[0].id) if projects else None
+        return self._project_id
 
     def flush(self) -> None:
         self._client.flush()

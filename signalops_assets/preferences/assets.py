@@ -1,6 +1,5 @@
 """Dagster assets for the review flow: drafts → preference_pairs → dpo_jsonl (+ its check)."""
 
-from datetime import timedelta
 from typing import Any, Literal
 
 from dagster import (
@@ -9,7 +8,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     Config,
-    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -160,11 +158,8 @@ class DPOExportConfig(Config):
     kinds={"jsonl"},
     owners=OWNERS,
     tags=tags("preferences"),
-    # Reviews arrive through the day; the sensor re-exports within minutes of each. A day
-    # without any export means the sensor is off or failing.
-    freshness_policy=FreshnessPolicy.time_window(
-        fail_window=timedelta(days=1), warn_window=timedelta(hours=6)
-    ),
+    # Freshness is measured against the reviews (preferences/freshness_check.py), not the
+    # clock: a quiet day without reviews needs no export.
 )
 def dpo_jsonl(
     context: AssetExecutionContext, config: DPOExportConfig, database: DatabaseResource

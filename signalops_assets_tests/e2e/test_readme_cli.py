@@ -18,14 +18,27 @@ SENSOR_TICKS = """
 query ($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { sensorState { status ticks(limit: 5) { status skipReason } } }
+    ... on Sensor { id sensorState { status ticks(limit: 5) { status skipReason } } }
   }
 }
 """
 SCHEDULE_STATE = """
 query ($selector: ScheduleSelector!) {
   scheduleOrError(scheduleSelector: $selector) {
-    ... on Schedule { scheduleState { status } }
+    ... on Schedule { id scheduleState { status } }
+  }
+}
+"""
+# Cleanup over GraphQL: another pair of CLI runs (a code server start each) costs minutes.
+STOP = """
+mutation ($sensor: String!, $schedule: String!) {
+  stopSensor(id: $sensor) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+  }
+  stopRunningSchedule(id: $schedule) {
+    __typename
+    ... on ScheduleStateResult { scheduleState { status } }
   }
 }
 """
@@ -68,15 +81,12 @@ def test_readme_sensor_and_schedule_commands_reach_make_dev(
     )
     assert data["scheduleOrError"]["scheduleState"]["status"] == "RUNNING"
     # The instance is shared with the other e2e tests, which start from stopped schedules.
-    stopped = subprocess.run(
-        ["bash", "-c", script.replace(" start ", " stop ")],
-        cwd=REPO,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=840,
-    )
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    sensor_id = stack.graphql(
+        SENSOR_TICKS, {"selector": stack.selector(sensorName="draft_edits_sensor")}
+    )["sensorOrError"]["id"]
+    stopped = stack.graphql(STOP, {"sensor": sensor_id, "schedule": data["scheduleOrError"]["id"]})
+    assert stopped["stopSensor"]["instigationState"]["status"] == "STOPPED", stopped
+    assert stopped["stopRunningSchedule"]["scheduleState"]["status"] == "STOPPED", stopped
 
 
 def test_make_dev_starts_without_warnings(dagster_stack: DagsterStack) -> None:

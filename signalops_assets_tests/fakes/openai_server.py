@@ -252,10 +252,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send_error_json(400, f"Invalid JSON body: {exc}", "invalid_request_error")
             return
+        owner = self.server.owner
+        owner._in_flight(+1)
         try:
-            self.server.owner._handle_chat(self, path, body)
+            owner._handle_chat(self, path, body)
         except _Held:
             self.close_connection = True
+        finally:
+            owner._in_flight(-1)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -366,6 +370,9 @@ class FakeOpenAIServer(LocalHTTPServer):
         self._counter = itertools.count()
         self._release = threading.Event()
         self._fault_rng = random.Random(20261201)
+        self._active = 0
+        self.max_in_flight = 0
+        """Most chat requests being answered at the same moment (for concurrency limits)."""
 
     # -- lifecycle (start/stop/port/url: LocalHTTPServer) -----------------------------------
 
@@ -459,6 +466,11 @@ class FakeOpenAIServer(LocalHTTPServer):
         with self._lock:
             return self._behaviors.get(_normalize_model(model), Behavior()).over(self._global)
 
+    def _in_flight(self, delta: int) -> None:
+        with self._lock:
+            self._active += delta
+            self.max_in_flight = max(self.max_in_flight, self._active)
+
     def release(self) -> None:
         """Let every request currently held by ``timeout=True`` go (their connections drop)."""
         with self._lock:
@@ -470,6 +482,7 @@ class FakeOpenAIServer(LocalHTTPServer):
         self.release()
         with self._lock:
             self._calls.clear()
+            self.max_in_flight = self._active
             self._behaviors.clear()
             self._global = Behavior()
             self._failures.clear()

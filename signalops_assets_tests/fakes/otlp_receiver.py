@@ -12,7 +12,7 @@ Standard library HTTP server on 127.0.0.1 (random port). It accepts what the Lan
   ``GET /api/public/v2/datasets/{name}``, ``POST /api/public/dataset-items`` (upsert by id:
   an item sent again replaces the earlier one), ``GET /api/public/dataset-items?datasetName=``
   (one page holds them all); ``.datasets()`` and ``.dataset_items(name)``;
-* ``GET /api/public/projects`` (one project, ``fake-project``: dataset runs need its id);
+* ``GET /api/public/projects`` (the keys' project ``PROJECT_ID``, for UI links and dataset runs);
 * any other method and path: ``200 {}``.
 
 Every request is recorded (``.requests``) so a test can also assert that *nothing* was sent.
@@ -52,14 +52,9 @@ from signalops_assets_tests.fakes.http_base import LocalHTTPServer
 TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
 DATASETS_PATH = "/api/public/v2/datasets"
-DATASET_ITEMS_PATH = "/api/public/dataset-items"
 PROJECTS_PATH = "/api/public/projects"
-_PROJECT = {
-    "id": "fake-project",
-    "name": "fake",
-    "organization": {"id": "fake-org", "name": "fake"},
-    "metadata": {},
-}
+PROJECT_ID = "proj-signalops-test"
+DATASET_ITEMS_PATH = "/api/public/dataset-items"
 _NOW = "2026-12-01T00:00:00.000Z"
 
 
@@ -207,7 +202,7 @@ class OTLPReceiver(LocalHTTPServer):
                 old = self._datasets.get(body["name"], {})
                 dataset = {
                     "id": old.get("id", f"ds-{len(self._datasets) + 1}"),
-                    "projectId": "fake-project",
+                    "projectId": PROJECT_ID,
                     "createdAt": _NOW,
                     "updatedAt": _NOW,
                     **{k: v for k, v in body.items() if v is not None},
@@ -320,9 +315,11 @@ def _handler_for(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
                     return
                 receiver._record_scores(request, scores)
                 self._reply(200, b"{}", "application/json")
-            elif path == PROJECTS_PATH and authorized:
+            elif path == PROJECTS_PATH and self.command == "GET" and authorized:
                 receiver._record(request, [])
-                self._reply(200, json.dumps({"data": [_PROJECT]}).encode(), "application/json")
+                project = {"id": PROJECT_ID, "name": "test", "metadata": {}}
+                project["organization"] = {"id": "org-test", "name": "test"}
+                self._reply(200, json.dumps({"data": [project]}).encode(), "application/json")
             elif path.startswith((DATASETS_PATH, DATASET_ITEMS_PATH)) and authorized:
                 receiver._record(request, [])
                 status, answer = receiver._dataset_call(

@@ -33,7 +33,10 @@ def test_the_definitions_carry_the_versions_and_conventions() -> None:
     assert judged.code_version == judge_version() and judged.owners == ["team:signalops"]
     assert {"dagster/kind/litellm", "domain"} <= set(judged.tags)
     assert graph.get(AssetKey("experiment_analysis")).freshness_policy is not None
-    assert graph.get(AssetKey("dpo_jsonl")).freshness_policy is not None
+    # dpo_jsonl's freshness is measured against the reviews, by a check.
+    assert "dpo_jsonl_fresh" in {k.name for k in graph.asset_check_keys}
+    for name in ("ab_results", "experiment_analysis", "judge_promotion"):
+        assert graph.get(AssetKey(name)).owners == ["team:signalops"]
     assert defs.resolve_job_def("judging_job").op_retry_policy is None  # per asset, not per job
     (node,) = [
         n for n in defs.resolve_job_def("judging_job").graph.node_defs if n.name == "judged_posts"

@@ -12,11 +12,12 @@ from sqlalchemy import Engine, select
 
 from signalops_assets.db.models import ABExperiment, Judgment
 from signalops_assets.db.session import session_scope
+from signalops_assets.experiments.analysis_assets import experiment_analysis
 from signalops_assets.judging.assets import judged_posts
 from signalops_assets.llm.tracing import reset_tracer
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
-from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
+from signalops_assets_tests.fakes.otlp_receiver import PROJECT_ID, OTLPReceiver
 
 SECRET = "sk-provider-secret-never-in-traces"
 
@@ -59,6 +60,25 @@ def test_ab_judgments_are_traced_with_tags_run_session_and_experiment_metadata(
         },
     )
     assert result.success
+    # Links to the Langfuse UI: this run's session and the experiment's tagged traces.
+    project = f"{otlp_receiver.base_url.rstrip('/')}/project/{PROJECT_ID}"
+    judged = result.asset_materializations_for_node("judged_posts")[0].metadata
+    assert judged["langfuse_session"].value == f"{project}/sessions/{result.run_id}"
+    assert judged["langfuse_traces"].value == f"{project}/traces"
+    analysis = (
+        materialize(
+            [experiment_analysis],
+            resources={"database": DatabaseResource(url=str(sqlite_engine.url))},
+        )
+        .asset_materializations_for_node("experiment_analysis")[0]
+        .metadata
+    )
+    tag_filter = "tags%3BarrayOptions%3B%3Bany%20of%3Bexperiment%3Aexp-trace"
+    assert analysis["exp-trace/langfuse_traces"].value == f"{project}/traces?filter={tag_filter}"
+    shown = str({**judged, **analysis})
+    for key in (*otlp_receiver.env().values(), SECRET):
+        if key.startswith(("pk-", "sk-")):
+            assert key not in shown
     reset_tracer()  # shuts the tracer down, so every span has been exported
 
     judge_spans = otlp_receiver.spans("judge_relevance")
