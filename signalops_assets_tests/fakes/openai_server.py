@@ -47,6 +47,12 @@ from typing import Any, Literal
 
 import pytest
 
+from signalops_assets_tests.fakes.prompt_cache import (
+    PromptCache,
+    chat_body_from_messages,
+    messages_response,
+)
+
 __all__ = [
     "LABELS",
     "Behavior",
@@ -198,6 +204,12 @@ class RecordedCall:
     """``pending`` until answered, then ``ok``, ``error:<status>`` or ``timeout``."""
 
     @property
+    def has_response_format(self) -> bool:
+        """Whether the request constrained the answer with a JSON schema (``response_format``;
+        translated from ``output_format`` on the Anthropic Messages path)."""
+        return isinstance(self.body.get("response_format"), dict)
+
+    @property
     def last_user_text(self) -> str:
         return _last_user_text(self.messages)
 
@@ -241,13 +253,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
-        if not path.endswith("/chat/completions"):
+        if not path.endswith(("/chat/completions", "/messages")):
             self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
             return
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("body is not a JSON object")
+            if path.endswith("/messages"):  # Anthropic dialect
+                body = chat_body_from_messages(body)
         except ValueError as exc:
             self._send_error_json(400, f"Invalid JSON body: {exc}", "invalid_request_error")
             return
@@ -366,6 +380,9 @@ class FakeOpenAIServer:
         self._counter = itertools.count()
         self._release = threading.Event()
         self._fault_rng = random.Random(20261201)
+        self.prompt_cache = PromptCache()
+        # Tokens per whitespace-separated word in reported usage (English text: about 1.3).
+        self.tokens_per_word = 1.0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -515,6 +532,8 @@ class FakeOpenAIServer:
             self._behaviors.clear()
             self._global = Behavior()
             self._failures.clear()
+        self.prompt_cache.clear()
+        self.tokens_per_word = 1.0
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -675,19 +694,31 @@ class FakeOpenAIServer:
         else:
             content = json.dumps(judgment)
 
-        prompt_tokens = sum(_count_tokens(_message_text(m)) for m in messages)
-        completion_tokens = _count_tokens(content)
+        def count(text: str) -> int:
+            return round(_count_tokens(text) * self.tokens_per_word)
+
+        anthropic = path.endswith("/messages")
+        cache = self.prompt_cache.usage(key, messages, count, explicit=anthropic)
+        prompt_tokens = cache.prompt_tokens
+        completion_tokens = count(content)
         completion_id = (
             "chatcmpl-fake-"
             + hashlib.sha256(f"{call.index}:{model}:{user_text}".encode()).hexdigest()[:24]
         )
         created = int(time.time())
         call.outcome = "ok"
-        usage = {
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cache.cached_tokens},
         }
+        if anthropic:
+            answer = messages_response(
+                completion_id, model, content, cache, completion_tokens, body
+            )
+            handler._send_json(200, answer)
+            return
         if body.get("stream"):
             handler._send_bytes(
                 200,
@@ -721,7 +752,7 @@ class FakeOpenAIServer:
         created: int,
         model: str,
         content: str,
-        usage: dict[str, int],
+        usage: dict[str, Any],
         body: dict[str, Any],
     ) -> bytes:
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
