@@ -75,6 +75,7 @@ def judge_configured_projects(
     engine = database.engine()
     run_rows, arm_rows, figures = [], [], {}
     totals = {"judged": 0, "stored": 0, "failures": 0, "cost_usd": 0.0}
+    spend = {"calls": 0, "reused": 0, "parse_failures": 0, "prompt_tokens": 0, "cached_tokens": 0}
 
     tracer = get_tracer()
     given_up = 0
@@ -110,6 +111,8 @@ def judge_configured_projects(
         totals["stored"] += summary.judgments_stored
         totals["failures"] += summary.failures
         totals["cost_usd"] += summary.total_cost_usd
+        for key in spend:
+            spend[key] += getattr(summary, key)
         run_rows.append(
             [
                 project_id,
@@ -157,6 +160,7 @@ def judge_configured_projects(
         "given_up": given_up,
         "failure_rate": float(totals["failures"] / stored) if stored else 0.0,
         "total_cost_usd": float(totals["cost_usd"]),
+        **cost_metadata(spend),
         "this_run": table(RUN_COLUMNS, run_rows),
         # The current judge's totals, one row (and one set of plotted keys) per arm.
         "by_arm": table(ARM_COLUMNS, arm_rows),
@@ -200,6 +204,25 @@ ARM_COLUMNS = [
     ("mean_latency_ms", "float"),
     ("cost_usd", "float"),
 ]
+
+
+def cost_metadata(spend: dict[str, int]) -> dict[str, Any]:
+    """This run's cost levers: provider calls against judgments reused (no call), answers that
+    did not parse per 1,000 calls, and the share of prompt tokens read from the cache."""
+    calls = spend["calls"]
+    return {
+        "provider_calls": spend["calls"],
+        "reused_judgments": spend["reused"],
+        "parse_failures": spend["parse_failures"],
+        "parse_failures_per_1k_calls": float(1000 * spend["parse_failures"] / calls)
+        if calls
+        else 0.0,
+        "prompt_tokens": spend["prompt_tokens"],
+        "cached_prompt_tokens": spend["cached_tokens"],
+        "cached_token_share": float(spend["cached_tokens"] / spend["prompt_tokens"])
+        if spend["prompt_tokens"]
+        else 0.0,
+    }
 
 
 def project_figures(project_id: str, current: "JudgeTotals") -> dict[str, Any]:
