@@ -18,7 +18,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.experiments.analysis import analyze_experiment
 from signalops_assets.experiments.service import stop_experiment
 from signalops_assets.judging.service import JudgeRunSummary
-from signalops_assets_tests.experiments.conftest import CANARY, PRIMARY
+from signalops_assets_tests.experiments.conftest import PRIMARY
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
