@@ -56,7 +56,6 @@ from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 N_POSTS = int(os.environ.get("BENCH_COST_POSTS", "2000"))
-N_DAY = max(1, N_POSTS // 10)
 PRIMARY = "anthropic/claude-sonnet-4-6"
 CANARY = "openai/gpt-4o-mini"
 FEW_SHOT = 10
@@ -117,19 +116,19 @@ class BareJudge(LLMPromptJudge):
         return replace(super().request(post), response_schema=None, cache_prefix=0)
 
 
-def _fresh_db(tmp: Path, name: str, project: ProjectConfig) -> Engine:
+def _fresh_db(tmp: Path, name: str, project: ProjectConfig, n: int) -> Engine:
     engine = make_engine(f"sqlite:///{tmp / name}.db")
     ensure_schema(engine)
     with session_scope(engine) as session:
         ensure_project(session, project)
-        session.execute(insert(Post), make_posts(N_POSTS, 0, datetime(2026, 11, 1, tzinfo=UTC)))
+        session.execute(insert(Post), make_posts(n, 0, datetime(2026, 11, 1, tzinfo=UTC)))
         # Human labels the few-shot examples are drawn from (the sample's own labels).
         labels = dict(
             line.split(",")
             for line in (ROOT / "data/sample/human_labels.csv").read_text().split()[1:]
         )
         sample = sample_posts()
-        for i in range(min(N_POSTS, len(sample))):
+        for i in range(min(n, len(sample))):
             label = labels.get(sample[i]["platform_id"])
             if label:
                 session.execute(
@@ -138,9 +137,11 @@ def _fresh_db(tmp: Path, name: str, project: ProjectConfig) -> Engine:
     return engine
 
 
-def _add_day(engine: Engine) -> None:
+def _add_day(engine: Engine, n: int) -> None:
     with session_scope(engine) as session:
-        session.execute(insert(Post), make_posts(N_DAY, N_POSTS, datetime(2026, 12, 1, tzinfo=UTC)))
+        session.execute(
+            insert(Post), make_posts(n // 10 or 1, n, datetime(2026, 12, 1, tzinfo=UTC))
+        )
 
 
 def _baseline_step(judge: Any, posts: list[PostInput]) -> tuple[float, int]:
@@ -160,8 +161,8 @@ def _baseline_step(judge: Any, posts: list[PostInput]) -> tuple[float, int]:
     return spent["usd"], spent["n"]
 
 
-def baseline(tmp: Path, project: ProjectConfig, gateway: LLMGateway) -> Spend:
-    engine = _fresh_db(tmp, "baseline", project)
+def baseline(tmp: Path, project: ProjectConfig, gateway: LLMGateway, n: int) -> Spend:
+    engine = _fresh_db(tmp, "baseline", project, n)
     with session_scope(engine) as session:
         posts = [
             PostInput(p.id, p.platform_id, p.author, p.author_bio, p.text)
@@ -175,15 +176,15 @@ def baseline(tmp: Path, project: ProjectConfig, gateway: LLMGateway) -> Spend:
     for step, judge, todo in (
         ("backlog", primary, posts),
         ("experiment", shadow, posts),
-        ("day", shadow, [replace(p, post_id=p.post_id + N_POSTS, platform_id=f"{p.platform_id}d",
-                                 text=f"{p.text} today") for p in posts[:N_DAY]]),
+        ("day", shadow, [replace(p, post_id=p.post_id + n, platform_id=f"{p.platform_id}d",
+                                 text=f"{p.text} today") for p in posts[: n // 10 or 1]]),
     ):  # fmt: skip
         spend.dollars[step], spend.calls[step] = _baseline_step(judge, todo)
     return spend
 
 
-def ours(tmp: Path, project: ProjectConfig, gateway: LLMGateway) -> Spend:
-    engine = _fresh_db(tmp, "ours", project)
+def ours(tmp: Path, project: ProjectConfig, gateway: LLMGateway, n: int) -> Spend:
+    engine = _fresh_db(tmp, "ours", project, n)
     spend = Spend()
 
     def judge(step: str) -> None:
@@ -196,7 +197,7 @@ def ours(tmp: Path, project: ProjectConfig, gateway: LLMGateway) -> Spend:
     with session_scope(engine) as session:
         create_experiment(session, "spectra", PRIMARY, CANARY, 0.5, mode="shadow")
     judge("experiment")
-    _add_day(engine)
+    _add_day(engine, n)
     judge("day")
     return spend
 
@@ -210,7 +211,8 @@ def calls_per_post_and_version(server: FakeOpenAIServer, since: int) -> float:
     return sum(keys.values()) / len(keys) if keys else 0.0
 
 
-def main() -> int:
+def run(n_posts: int = N_POSTS) -> dict[str, Any]:
+    """Both scenarios on `n_posts` (and a tenth as many new ones); the figures main prints."""
     config = load_project_config(ROOT / "data/projects/spectra.yaml")
     seed = config.model_copy(update={"llm": config.llm.model_copy(update={"judge_model": PRIMARY})})
     tuned = seed.model_copy(update={"llm": seed.llm.model_copy(update={"few_shot": FEW_SHOT})})
@@ -220,20 +222,26 @@ def main() -> int:
         # The fake answers both APIs on one port: /v1/chat/completions and /v1/messages.
         gateway = LLMGateway(api_base=server.url + "/v1", api_key="sk-bench", num_retries=0)
         started = time.perf_counter()
-        base = baseline(Path(tmp), seed, gateway)
+        base = baseline(Path(tmp), seed, gateway, n_posts)
         server.prompt_cache.clear()  # ours starts with a cold cache too
         mark = len(server.calls())
-        mine = ours(Path(tmp), tuned, gateway)
+        mine = ours(Path(tmp), tuned, gateway, n_posts)
         per_post = calls_per_post_and_version(server, mark)
         elapsed = time.perf_counter() - started
-    print(f"{N_POSTS} posts + {N_DAY} new; {PRIMARY} primary, {CANARY} shadow canary")
+    return {"baseline": base, "ours": mine, "per_post": per_post, "elapsed_s": elapsed}
+
+
+def main() -> int:
+    figures = run()
+    base, mine, per_post = figures["baseline"], figures["ours"], figures["per_post"]
+    print(f"{N_POSTS} posts + {N_POSTS // 10} new; {PRIMARY} primary, {CANARY} shadow canary")
     print(f"{'step':<12}{'baseline $':>12}{'calls':>8}{'ours $':>12}{'calls':>8}{'ratio':>8}")
     for step in STEPS:
         b, o = base.dollars[step], mine.dollars[step]
         print(f"{step:<12}{b:>12.4f}{base.calls[step]:>8}{o:>12.4f}{mine.calls[step]:>8}"
               f"{o / b if b else 0:>8.2f}")  # fmt: skip
     total_b, total_o = sum(base.dollars.values()), sum(mine.dollars.values())
-    posts = N_POSTS + N_DAY
+    posts = N_POSTS + N_POSTS // 10
     print(f"{'total':<12}{total_b:>12.4f}{sum(base.calls.values()):>8}{total_o:>12.4f}"
           f"{sum(mine.calls.values()):>8}{total_o / total_b:>8.2f}")  # fmt: skip
     print(f"calls per post: baseline {sum(base.calls.values()) / posts:.2f}, "
@@ -241,7 +249,7 @@ def main() -> int:
     print(f"ours: {per_post:.2f} provider calls per post per (model, prompt version)")
     ok = total_o <= 0.4 * total_b and per_post <= 1.0
     print(f"target ours <= 0.4x baseline and <= 1.0 call per post per version: "
-          f"{'met' if ok else 'MISSED'} ({elapsed:.0f} s)")  # fmt: skip
+          f"{'met' if ok else 'MISSED'} ({figures['elapsed_s']:.0f} s)")  # fmt: skip
     return 0
 
 

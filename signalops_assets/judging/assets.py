@@ -67,7 +67,7 @@ def judge_configured_projects(
     from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
     from signalops_assets.judging.factory import create_judge
-    from signalops_assets.judging.service import judge_pending
+    from signalops_assets.judging.service import count_pending, judge_pending, pending_filter
     from signalops_assets.judging.totals import judge_totals
     from signalops_assets.llm.tracing import get_tracer, trace_context
     from signalops_assets.posts import ensure_project
@@ -127,6 +127,9 @@ def judge_configured_projects(
         )
         with session_scope(engine) as session:
             current = judge_totals(session, project_id, judge.done_key)
+            # Pending by prompt version too: after a prompt change every post is pending again.
+            spec = pending_filter(project_id, judge, max_attempts=project.llm.max_attempts)
+            current.pending = count_pending(session, spec)
         figures.update(project_figures(project_id, current))
         for arm in current.arms.values():
             arm_rows.append(

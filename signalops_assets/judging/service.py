@@ -39,6 +39,7 @@ __all__ = [
     "count_given_up",
     "count_pending",
     "judge_pending",
+    "pending_filter",
     "pending_posts",
     "store_judgments",
 ]
@@ -60,6 +61,11 @@ class PendingFilter:
     error_like: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+
+
+def pending_filter(project_id: str, judge: RelevanceJudge, **options: Any) -> PendingFilter:
+    """The posts `judge` still owes a judgment (options: PendingFilter's fields)."""
+    return PendingFilter(project_id, tuple(sorted(judge.versions().items())), **options)
 
 
 def _current(key: str) -> Any:
@@ -158,9 +164,9 @@ def judge_pending(
     """Judge every pending post (optionally only those created in [created_from, created_to),
     one daily partition), streaming: see `PendingFilter` for which posts, streaming.py for how.
     """
-    spec = PendingFilter(
+    spec = pending_filter(
         project_id,
-        tuple(sorted(judge.versions().items())),
+        judge,
         max_attempts=max_attempts,
         retry_failed=retry_failed,
         error_like=error_like,
