@@ -152,7 +152,8 @@ def slot_request(judge: RelevanceJudge, post: PostInput, slot: Slot) -> LLMReque
 
 
 def slot_judgment(post: PostInput, slot: Slot, response: LLMResponse) -> Judgment:
-    """A response (interactive or from a batch output file) as the slot's judgment."""
+    """A response (interactive or from a batch output file) as the slot's judgment; set
+    `response.structured` when the request carried `response_format` (strict parsing)."""
     judgment = judgment_from_response(post, response, slot.judge_key, slot.prompt_version)
     return replace(
         judgment, experiment_id=slot.experiment_id, arm=slot.arm, is_primary=slot.is_primary

@@ -158,6 +158,12 @@ class LLMGateway:
             self._tracer = get_tracer()
         return self._tracer
 
+    def completion_kwargs(self, request: LLMRequest, model: str | None = None) -> dict[str, Any]:
+        """What `litellm.acompletion` gets for `request` (its first model unless named): also
+        the body of a batch-file line. `response_format` in it means the answer is schema-bound
+        (`LLMResponse.structured`)."""
+        return self._kwargs(request, model or request.model)
+
     def _kwargs(self, request: LLMRequest, model: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": _litellm_model(model),
