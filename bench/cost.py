@@ -17,8 +17,9 @@ Targets: ours <= 0.4x the baseline's total; <= 1.0 paid answer per post per (mod
 version). The fake's request log gives calls per post per version too: above 1.0 only where a
 failed call (a timeout on a loaded machine) was judged again.
 
-Batch pricing: `Scenario.judge` runs one step; `bench/cost_batch.py` can pass its own runner
-(submit, poll, ingest) and price with `batch_cost` (LiteLLM's *_batches fields).
+Batch pricing: `run(n, judge_step=...)` takes how "ours" judges a step (`interactive_step`
+by default); `bench/cost_batch.py` can pass a batch runner (submit, poll, ingest) and price
+with `batch_cost` (LiteLLM's *_batches fields).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,9 +50,9 @@ from signalops_assets.db.session import make_engine, session_scope
 from signalops_assets.experiments.service import create_experiment
 from signalops_assets.judging.ab import ABTestJudge
 from signalops_assets.judging.factory import create_judge
-from signalops_assets.judging.judges import Judgment, LLMPromptJudge
+from signalops_assets.judging.judges import Judgment, LLMPromptJudge, RelevanceJudge
 from signalops_assets.judging.prompts import PostInput
-from signalops_assets.judging.service import judge_pending
+from signalops_assets.judging.service import JudgeRunSummary, judge_pending
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
 from signalops_assets.llm.litellm_setup import get_litellm, warm_litellm
 from signalops_assets.posts import ensure_project
@@ -189,14 +191,29 @@ def baseline(tmp: Path, project: ProjectConfig, gateway: LLMGateway, n: int) -> 
     return spend
 
 
-def ours(tmp: Path, project: ProjectConfig, gateway: LLMGateway, n: int) -> Spend:
+# How "ours" judges one step: interactive `judge_pending` here; bench/cost_batch.py can pass
+# a runner that submits, polls and ingests batches, returning the same summary.
+JudgeStep = Callable[[Engine, RelevanceJudge], JudgeRunSummary]
+
+
+def interactive_step(engine: Engine, judge: RelevanceJudge) -> JudgeRunSummary:
+    return judge_pending(engine, "spectra", judge, max_concurrency=CONCURRENCY)
+
+
+def ours(
+    tmp: Path,
+    project: ProjectConfig,
+    gateway: LLMGateway,
+    n: int,
+    judge_step: JudgeStep = interactive_step,
+) -> Spend:
     engine = _fresh_db(tmp, "ours", project, n)
     spend = Spend()
 
     def judge(step: str) -> None:
         with session_scope(engine) as session:
             j = create_judge(session, gateway, project)
-        summary = judge_pending(engine, "spectra", j, max_concurrency=CONCURRENCY)
+        summary = judge_step(engine, j)
         spend.dollars[step], spend.calls[step] = summary.total_cost_usd, summary.calls
         spend.failures[step] = summary.failures
 
@@ -235,7 +252,7 @@ def calls_per_post_and_version(server: FakeOpenAIServer, since: int) -> float:
     return sum(keys.values()) / len(keys) if keys else 0.0
 
 
-def run(n_posts: int = N_POSTS) -> dict[str, Any]:
+def run(n_posts: int = N_POSTS, judge_step: JudgeStep = interactive_step) -> dict[str, Any]:
     """Both scenarios on `n_posts` (and a tenth as many new ones); the figures main prints."""
     config = load_project_config(ROOT / "data/projects/spectra.yaml")
     seed = config.model_copy(update={"llm": config.llm.model_copy(update={"judge_model": PRIMARY})})
@@ -249,7 +266,7 @@ def run(n_posts: int = N_POSTS) -> dict[str, Any]:
         base = baseline(Path(tmp), seed, gateway, n_posts)
         server.prompt_cache.clear()  # ours starts with a cold cache too
         mark = len(server.calls())
-        mine = ours(Path(tmp), tuned, gateway, n_posts)
+        mine = ours(Path(tmp), tuned, gateway, n_posts, judge_step)
         per_post = calls_per_post_and_version(server, mark)
         elapsed = time.perf_counter() - started
     return {"baseline": base, "ours": mine, "per_post": per_post, "elapsed_s": elapsed}
