@@ -1,25 +1,19 @@
 """Dollars per judgment: the seed's way against ours, one run, priced by LiteLLM's own map.
 
-Scenario (BENCH_COST_POSTS posts, 250 by default, the issue's 2,000 with BENCH_COST_POSTS=2000;
-realistic length; the fake provider reports
-1.3 tokens a word and caches repeated prompt prefixes the way OpenAI and Anthropic do):
-  1. backlog: judge every post with `claude-sonnet-4-6` (Anthropic Messages API, via the fake);
-  2. experiment: start a shadow experiment against `openai/gpt-4o-mini` and judge again;
-  3. day: import a day of new posts (10% of the backlog) and judge them (both arms).
-baseline: the seed's way: every judgment an interactive call with no cache breakpoint and the
-  bare prompt (below every provider's caching minimum), experiment start re-judging the whole
-  backlog with both models (`ABTestJudge.ajudge`, which knows no database).
-ours: `judge_pending` itself on SQLite: prompt versions and reuse (the experiment's primary arm
-  takes over the backlog's judgments), JSON-schema answers, and `llm.few_shot: 10` labelled
-  examples in the static prefix, which lifts it over the 1,024-token minimum so Anthropic
-  reads it from the cache at a tenth of the input price.
+Scenario on BENCH_COST_POSTS posts (250; the issue's 2,000 with BENCH_COST_POSTS=2000) of
+realistic length; the fake reports 1.3 tokens a word and caches prefixes as OpenAI and
+Anthropic do: 1. backlog: judge every post with `claude-sonnet-4-6` (Anthropic Messages API);
+2. experiment: start a shadow experiment against `openai/gpt-4o-mini`, judge again; 3. day:
+a tenth as many new posts, judged by both arms.
+baseline: every judgment an interactive call, the bare prompt (below every caching minimum),
+  experiment start re-judging the backlog with both models (`ABTestJudge.ajudge`).
+ours: `judge_pending` on SQLite: prompt versions and reuse, JSON-schema answers, and
+  `llm.few_shot: 10` examples lifting the static prefix over the 1,024-token cache minimum.
 Targets: ours <= 0.4x the baseline's total; <= 1.0 paid answer per post per (model, prompt
-version). The fake's request log gives calls per post per version too: above 1.0 only where a
-failed call (a timeout on a loaded machine) was judged again.
-
-Batch pricing: `run(n, judge_step=...)` takes how "ours" judges a step (`interactive_step`
-by default); `bench/cost_batch.py` can pass a batch runner (submit, poll, ingest) and price
-with `batch_cost` (LiteLLM's *_batches fields).
+version). Calls per post per version from the fake's log exceed 1.0 only where a failed call
+(a timeout on a loaded machine) was judged again.
+Batch: `run(n, judge_step=...)` takes how "ours" judges a step; bench/cost_batch.py can pass
+a batch runner and price with `batch_cost` (LiteLLM's *_batches fields).
 """
 
 from __future__ import annotations
@@ -169,24 +163,27 @@ def _baseline_step(judge: Any, posts: list[PostInput]) -> tuple[float, int]:
     return spent["usd"], spent["n"]
 
 
+def _inputs(engine: Engine, after_id: int = 0) -> list[PostInput]:
+    with session_scope(engine) as session:
+        rows = session.scalars(select(Post).where(Post.id > after_id).order_by(Post.id))
+        return [PostInput(p.id, p.platform_id, p.author, p.author_bio, p.text) for p in rows]
+
+
 def baseline(tmp: Path, project: ProjectConfig, gateway: LLMGateway, n: int) -> Spend:
     engine = _fresh_db(tmp, "baseline", project, n)
-    with session_scope(engine) as session:
-        posts = [
-            PostInput(p.id, p.platform_id, p.author, p.author_bio, p.text)
-            for p in session.scalars(select(Post).order_by(Post.id))
-        ]
+    backlog = _inputs(engine)
+    _add_day(engine, n)  # the same new posts ours judges
+    day = _inputs(engine, after_id=backlog[-1].post_id)
     primary, canary = BareJudge(gateway, project, PRIMARY), BareJudge(gateway, project, CANARY)
     shadow = ABTestJudge(
         experiment_id="exp-baseline", canary_pct=0.5, mode="shadow", primary=primary, canary=canary
     )
     spend = Spend()
     for step, judge, todo in (
-        ("backlog", primary, posts),
-        ("experiment", shadow, posts),
-        ("day", shadow, [replace(p, post_id=p.post_id + n, platform_id=f"{p.platform_id}d",
-                                 text=f"{p.text} today") for p in posts[: n // 10 or 1]]),
-    ):  # fmt: skip
+        ("backlog", primary, backlog),
+        ("experiment", shadow, backlog),
+        ("day", shadow, day),
+    ):
         spend.dollars[step], spend.calls[step] = _baseline_step(judge, todo)
     return spend
 
