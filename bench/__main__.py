@@ -14,6 +14,7 @@ BENCHES = [
     "export.py",
     "analysis.py",
     "fine_tune.py",
+    "cost.py",
 ]
 
 

@@ -45,6 +45,9 @@ class LLMConfig(BaseModel):
     # Runs that may judge a post whose judgments keep failing; then it is reported as given up
     # (`signalops judgments retry` still re-judges it on request).
     max_attempts: int = Field(3, ge=1, le=100)
+    # Human-labelled posts shown to prompted judges as worked examples, part of the static
+    # (cacheable) prompt prefix; 0: none. Changing it changes the judge's prompt version.
+    few_shot: int = Field(0, ge=0, le=50)
 
 
 # Keys older configs used in their free-form `llm:` dict, mapped to today's names.

@@ -100,6 +100,16 @@ class Judgment(Base):
     # 1 for the first judgment of (post, judge), n for the n-th after n-1 failures.
     attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Digest of what decides the answer (static prompt, model, parameters): a post is pending
+    # for a judge until it has a success of this version. NULL: judged before versions were
+    # recorded (kept as done, never reused, since what it was asked is unknown).
+    prompt_version: Mapped[str | None] = mapped_column(String(16))
+    # Set when an experiment arm took over an existing judgment of its model and prompt version
+    # instead of calling the provider again: the original row, which carries the cost.
+    reused_from_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id"))
+    # Prompt tokens read from the provider's prompt cache, and written to it (Anthropic).
+    cached_tokens: Mapped[int | None] = mapped_column(Integer)
+    cache_creation_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

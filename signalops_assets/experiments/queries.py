@@ -151,8 +151,10 @@ def arm_stats(session: Session, experiment: ABExperiment, scope: Scope) -> dict[
                 Judgment.model_id,
                 func.count(),
                 _count_if(Judgment.error.is_not(None)),
+                # Spend and its per-judgment rate come from the calls that were paid for: a
+                # reused judgment costs nothing and is no sample of what a call costs.
                 func.sum(func.coalesce(Judgment.cost_usd, 0.0)),
-                func.count(Judgment.cost_usd),
+                func.count(case((Judgment.reused_from_id.is_(None), Judgment.cost_usd))),
                 *(_count_if(and_(ok, Judgment.label == label)) for label in LABELS),
             )
             .where(*clauses)

@@ -187,7 +187,9 @@ def load_model(model: str) -> Any:
 def judge_answer(model: str, messages: list[dict[str, Any]]) -> str:
     """The JSON answer of a trained judge for a judge prompt (what LLM judges return)."""
     fitted = load_model(model)
-    user = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+    from signalops_assets.llm.local_provider import last_user_text
+
+    user = last_user_text(messages)  # the post; earlier user turns are few-shot examples
     probabilities = fitted.predict_proba([features(user)])[0]
     best = int(probabilities.argmax())
     label = str(fitted.classes_[best])

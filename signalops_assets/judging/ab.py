@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from signalops_assets.hashing import stable_unit
-from signalops_assets.judging.judges import Judgment
+from signalops_assets.judging.judges import Judgment, Slot
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import trace_context
 
@@ -43,24 +43,47 @@ class ABTestJudge:
     def _tags(self, arm: str) -> tuple[str, ...]:
         return ("ab-test", f"experiment:{self.experiment_id}", f"arm:{arm}")
 
-    async def _judge(
-        self, judge: Any, post: PostInput, arm: str, key: str, is_primary: bool
-    ) -> Judgment:
-        # The session is the run; experiment and arm are trace tags and metadata (filterable).
-        with trace_context(metadata={"experiment_id": self.experiment_id, "arm": arm}):
-            judgment: Judgment = await judge.ajudge_one(post, judge_key=key, tags=self._tags(arm))
-        return replace(judgment, experiment_id=self.experiment_id, arm=arm, is_primary=is_primary)
+    def _slot(self, arm: str, key: str) -> Slot:
+        judge = self.canary if arm == "canary" else self.primary
+        is_primary = self.mode != "shadow" or arm == "primary"
+        return Slot(key, judge.model, judge.prompt_version, self.experiment_id, arm, is_primary)
 
-    async def ajudge(self, post: PostInput) -> list[Judgment]:
+    def versions(self) -> dict[str, frozenset[str]]:
+        primary, canary = self.primary.prompt_version, self.canary.prompt_version
+        if self.mode == "shadow":
+            return {
+                self.done_key: frozenset({primary}),
+                f"{self.done_key}:shadow": frozenset({canary}),
+            }
+        return {self.done_key: frozenset({primary, canary})}
+
+    def judge_for(self, slot: Slot) -> Any:
+        """The arm's own judge (whose `request(post)` is what this slot sends)."""
+        return self.canary if slot.arm == "canary" else self.primary
+
+    def slots(self, post: PostInput) -> list[Slot]:
+        if self.mode == "shadow":
+            return [
+                self._slot("primary", self.done_key),
+                self._slot("canary", f"{self.done_key}:shadow"),
+            ]
         # The platform id is the unit: unique within the experiment's project, and unlike the
         # database row id it survives a move to another database, so assignment does too.
-        unit = post.platform_id
-        if self.mode == "shadow":
-            primary, canary = await asyncio.gather(
-                self._judge(self.primary, post, "primary", self.done_key, True),
-                self._judge(self.canary, post, "canary", f"{self.done_key}:shadow", False),
+        arm = assign_arm(self.experiment_id, post.platform_id, self.canary_pct)
+        return [self._slot(arm, self.done_key)]
+
+    async def ajudge_slot(self, post: PostInput, slot: Slot) -> Judgment:
+        judge = self.judge_for(slot)
+        arm = slot.arm or "primary"
+        # The session is the run; experiment and arm are trace tags and metadata (filterable).
+        with trace_context(metadata={"experiment_id": self.experiment_id, "arm": arm}):
+            judgment: Judgment = await judge.ajudge_one(
+                post, judge_key=slot.judge_key, tags=self._tags(arm)
             )
-            return [primary, canary]
-        arm = assign_arm(self.experiment_id, unit, self.canary_pct)
-        judge = self.canary if arm == "canary" else self.primary
-        return [await self._judge(judge, post, arm, self.done_key, True)]
+        return replace(
+            judgment, experiment_id=self.experiment_id, arm=arm, is_primary=slot.is_primary
+        )
+
+    async def ajudge(self, post: PostInput) -> list[Judgment]:
+        """Every slot of the post, called fresh (no database: see judging.plan for reuse)."""
+        return list(await asyncio.gather(*(self.ajudge_slot(post, s) for s in self.slots(post))))

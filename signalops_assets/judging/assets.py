@@ -67,7 +67,7 @@ def judge_configured_projects(
     from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
     from signalops_assets.judging.factory import create_judge
-    from signalops_assets.judging.service import judge_pending
+    from signalops_assets.judging.service import count_pending, judge_pending, pending_filter
     from signalops_assets.judging.totals import judge_totals
     from signalops_assets.llm.langfuse_links import langfuse_links
     from signalops_assets.llm.tracing import get_tracer, trace_context
@@ -76,6 +76,7 @@ def judge_configured_projects(
     engine = database.engine()
     run_rows, arm_rows, figures = [], [], {}
     totals = {"judged": 0, "stored": 0, "failures": 0, "cost_usd": 0.0}
+    spend = {"calls": 0, "reused": 0, "parse_failures": 0, "prompt_tokens": 0, "cached_tokens": 0}
 
     tracer = get_tracer()
     given_up = 0
@@ -111,6 +112,8 @@ def judge_configured_projects(
         totals["stored"] += summary.judgments_stored
         totals["failures"] += summary.failures
         totals["cost_usd"] += summary.total_cost_usd
+        for key in spend:
+            spend[key] += getattr(summary, key)
         run_rows.append(
             [
                 project_id,
@@ -125,6 +128,9 @@ def judge_configured_projects(
         )
         with session_scope(engine) as session:
             current = judge_totals(session, project_id, judge.done_key)
+            # Pending by prompt version too: after a prompt change every post is pending again.
+            spec = pending_filter(project_id, judge, max_attempts=project.llm.max_attempts)
+            current.pending = count_pending(session, spec)
         figures.update(project_figures(project_id, current))
         for arm in current.arms.values():
             arm_rows.append(
@@ -158,6 +164,7 @@ def judge_configured_projects(
         "given_up": given_up,
         "failure_rate": float(totals["failures"] / stored) if stored else 0.0,
         "total_cost_usd": float(totals["cost_usd"]),
+        **cost_metadata(spend),
         "this_run": table(RUN_COLUMNS, run_rows),
         # The current judge's totals, one row (and one set of plotted keys) per arm.
         "by_arm": table(ARM_COLUMNS, arm_rows),
@@ -202,6 +209,25 @@ ARM_COLUMNS = [
     ("mean_latency_ms", "float"),
     ("cost_usd", "float"),
 ]
+
+
+def cost_metadata(spend: dict[str, int]) -> dict[str, Any]:
+    """This run's cost levers: provider calls against judgments reused (no call), answers that
+    did not parse per 1,000 calls, and the share of prompt tokens read from the cache."""
+    calls = spend["calls"]
+    return {
+        "provider_calls": spend["calls"],
+        "reused_judgments": spend["reused"],
+        "parse_failures": spend["parse_failures"],
+        "parse_failures_per_1k_calls": float(1000 * spend["parse_failures"] / calls)
+        if calls
+        else 0.0,
+        "prompt_tokens": spend["prompt_tokens"],
+        "cached_prompt_tokens": spend["cached_tokens"],
+        "cached_token_share": float(spend["cached_tokens"] / spend["prompt_tokens"])
+        if spend["prompt_tokens"]
+        else 0.0,
+    }
 
 
 def project_figures(project_id: str, current: "JudgeTotals") -> dict[str, Any]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import ABExperiment, Project
+from signalops_assets.judging.few_shot import few_shot_examples
 from signalops_assets.judging.judges import LLMPromptJudge, RelevanceJudge
+from signalops_assets.judging.prompts import FewShot
 from signalops_assets.llm.gateway import LLMGateway
 
 
@@ -19,12 +23,15 @@ def project_judge_model(session: Session, project: ProjectConfig) -> str:
     return project.llm.judge_model
 
 
-def single_model_judge(gateway: LLMGateway, project: ProjectConfig, model: str) -> RelevanceJudge:
+def single_model_judge(
+    gateway: LLMGateway, project: ProjectConfig, model: str, examples: Sequence[FewShot] = ()
+) -> RelevanceJudge:
+    """A fine-tuned model sees its training format only; a prompted one gets the examples."""
     if model.startswith("ft:") or model.startswith("openai/ft:"):
         from signalops_assets.judging.finetuned import FineTunedJudge
 
         return FineTunedJudge(gateway, project, model)
-    return LLMPromptJudge(gateway, project, model)
+    return LLMPromptJudge(gateway, project, model, examples=examples)
 
 
 def current_experiment(session: Session, project_id: str) -> ABExperiment | None:
@@ -41,10 +48,11 @@ def current_experiment(session: Session, project_id: str) -> ABExperiment | None
 def create_judge(session: Session, gateway: LLMGateway, project: ProjectConfig) -> RelevanceJudge:
     """An active experiment (experiments enabled) → ABTestJudge; a paused one → its primary
     alone, unattributed; a `ft:` model → FineTunedJudge; else LLMPromptJudge."""
+    examples = few_shot_examples(session, project.project_id, project.llm.few_shot)
     if project.experiments.enabled:
         experiment = current_experiment(session, project.project_id)
         if experiment is not None and experiment.status == "paused":
-            return single_model_judge(gateway, project, experiment.primary_model)
+            return single_model_judge(gateway, project, experiment.primary_model, examples)
         if experiment is not None:
             from signalops_assets.judging.ab import ABTestJudge
 
@@ -52,7 +60,8 @@ def create_judge(session: Session, gateway: LLMGateway, project: ProjectConfig) 
                 experiment_id=experiment.experiment_id,
                 canary_pct=experiment.canary_pct,
                 mode=experiment.mode,
-                primary=single_model_judge(gateway, project, experiment.primary_model),
-                canary=single_model_judge(gateway, project, experiment.canary_model),
+                primary=single_model_judge(gateway, project, experiment.primary_model, examples),
+                canary=single_model_judge(gateway, project, experiment.canary_model, examples),
             )
-    return single_model_judge(gateway, project, project_judge_model(session, project))
+    model = project_judge_model(session, project)
+    return single_model_judge(gateway, project, model, examples)

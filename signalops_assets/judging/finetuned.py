@@ -70,7 +70,7 @@ class FineTunedJudge(LLMPromptJudge):
         ) as span:
             started = time.perf_counter()
             response = await self.gateway.acomplete(self.request(post))
-            judgment = judgment_from_response(post, response, key)
+            judgment = judgment_from_response(post, response, key, self.prompt_version)
             left_s = self.deadline_ms / 1000 - (time.perf_counter() - started)
             if judgment.error and self.fallback_model:
                 if left_s > 0:
@@ -78,7 +78,7 @@ class FineTunedJudge(LLMPromptJudge):
                         self.request(post), model=self.fallback_model, deadline_s=left_s
                     )
                     fallback = judgment_from_response(
-                        post, await self.gateway.acomplete(request), key
+                        post, await self.gateway.acomplete(request), key, self.prompt_version
                     )
                 else:
                     fallback = replace(

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.judging.prompts import PostInput, judge_messages
+from signalops_assets.judging.prompts import (
+    FewShot,
+    PostInput,
+    judge_messages,
+    judge_prefix,
+)
+from signalops_assets.judging.versions import judge_prompt_version
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, LLMResponse
 from signalops_assets.llm.jsonparse import parse_json_object
 from signalops_assets.vocab import LABELS
+
+# The answer's shape, sent as `response_format` where the model supports JSON schemas.
+JUDGMENT_SCHEMA: dict[str, Any] = {
+    "name": "relevance_judgment",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": list(LABELS)},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "reasoning": {"type": "string"},
+        },
+        "required": ["label", "confidence", "reasoning"],
+        "additionalProperties": False,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,23 @@ class Judgment:
     arm: str | None = None
     is_primary: bool = True
     trace_id: str | None = None
+    prompt_version: str | None = None
+    reused_from_id: int | None = None  # an earlier judgment taken over instead of a call
+    cached_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One judgment a judge owes a post: stored under `judge_key`, answered by `model` with
+    prompt `prompt_version` (any judgment of that model and version will do)."""
+
+    judge_key: str
+    model: str
+    prompt_version: str
+    experiment_id: str | None = None
+    arm: str | None = None
+    is_primary: bool = True
 
 
 class RelevanceJudge(Protocol):
@@ -36,28 +77,48 @@ class RelevanceJudge(Protocol):
     done_key: str
     description: str
 
+    def slots(self, post: PostInput) -> list[Slot]: ...
+
+    def versions(self) -> dict[str, frozenset[str]]: ...
+
+    def judge_for(self, slot: Slot) -> Any: ...
+
     async def ajudge(self, post: PostInput) -> list[Judgment]: ...
 
+    async def ajudge_slot(self, post: PostInput, slot: Slot) -> Judgment: ...
 
-def parse_judgment(text: str) -> tuple[str, float, str] | str:
-    """(label, confidence, reasoning), or an error string: model output is not trusted."""
-    parsed = parse_json_object(text)
-    if parsed.data is None:
-        return f"parse failure: {parsed.error}"
-    label = str(parsed.data.get("label", "")).strip().lower()
+
+def parse_judgment(text: str, *, structured: bool = False) -> tuple[str, float, str] | str:
+    """(label, confidence, reasoning), or an error string: model output is not trusted. A
+    schema-constrained answer must be the JSON object itself; others may wrap it in prose."""
+    if structured:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return f"parse failure: schema answer is not JSON ({exc.msg})"
+        if not isinstance(data, dict):
+            return "parse failure: schema answer is not a JSON object"
+    else:
+        parsed = parse_json_object(text)
+        if parsed.data is None:
+            return f"parse failure: {parsed.error}"
+        data = parsed.data
+    label = str(data.get("label", "")).strip().lower()
     if label not in LABELS:
         return f"parse failure: label {label[:40]!r} not in {'/'.join(LABELS)}"
     try:
         # A judge fine-tuned on label-only answers may give no confidence: 0.5, "unknown".
-        confidence = float(parsed.data.get("confidence", 0.5))
+        confidence = float(data.get("confidence", 0.5))
     except (TypeError, ValueError):
         return "parse failure: confidence is not a number"
     if not 0.0 <= confidence <= 1.0:
         return f"parse failure: confidence {confidence} outside [0, 1]"
-    return label, confidence, str(parsed.data.get("reasoning", ""))[:2000]
+    return label, confidence, str(data.get("reasoning", ""))[:2000]
 
 
-def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: str) -> Judgment:
+def judgment_from_response(
+    post: PostInput, response: LLMResponse, judge_key: str, prompt_version: str | None = None
+) -> Judgment:
     base = Judgment(
         post_id=post.post_id,
         label=None,
@@ -70,10 +131,13 @@ def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: st
         prompt_tokens=response.prompt_tokens,
         completion_tokens=response.completion_tokens,
         error=response.error,
+        prompt_version=prompt_version,
+        cached_tokens=response.cached_tokens,
+        cache_creation_tokens=response.cache_creation_tokens,
     )
     if not response.ok:
         return base
-    parsed = parse_judgment(response.text)
+    parsed = parse_judgment(response.text, structured=response.structured)
     if isinstance(parsed, str):
         return replace(base, error=parsed, reasoning=response.text[:500])
     label, confidence, reasoning = parsed
@@ -81,7 +145,8 @@ def judgment_from_response(post: PostInput, response: LLMResponse, judge_key: st
 
 
 class LLMPromptJudge:
-    """A prompted model: the project's relevance prompt plus the delimited post."""
+    """A prompted model: the project's relevance prompt (and few-shot examples) as a static
+    prefix, then the delimited post."""
 
     def __init__(
         self,
@@ -90,7 +155,10 @@ class LLMPromptJudge:
         model: str | None = None,
         fallbacks: tuple[str, ...] | None = None,
         trace_tags: tuple[str, ...] = (),
+        examples: Sequence[FewShot] = (),
     ) -> None:
+        from signalops_assets.llm.caching import schema_supported
+
         self.gateway = gateway
         self.project = project
         self.model = model or project.llm.judge_model
@@ -98,11 +166,26 @@ class LLMPromptJudge:
         self.done_key = self.model
         self.description = f"prompted judge {self.model}"
         self.trace_tags = trace_tags
+        self.examples = tuple(examples)
+        self.prompt_version = judge_prompt_version(
+            project, self.model, self.examples, structured=schema_supported(self.model)
+        )
+
+    def slots(self, post: PostInput) -> list[Slot]:
+        return [Slot(self.done_key, self.model, self.prompt_version)]
+
+    def versions(self) -> dict[str, frozenset[str]]:
+        """judge_key -> the prompt versions whose success there means "done"."""
+        return {self.done_key: frozenset({self.prompt_version})}
+
+    def judge_for(self, slot: Slot) -> LLMPromptJudge:
+        return self
 
     def request(self, post: PostInput) -> LLMRequest:
+        """What judging `post` sends (interactive calls and batch files alike)."""
         return LLMRequest(
             model=self.model,
-            messages=judge_messages(self.project, post),
+            messages=judge_messages(self.project, post, self.examples),
             temperature=self.project.llm.temperature,
             max_tokens=self.project.llm.max_tokens,
             fallbacks=self.fallbacks,
@@ -110,6 +193,8 @@ class LLMPromptJudge:
             # the whole judgment's deadline, across retries, backoff and fallbacks.
             deadline_s=self.project.llm.max_judge_latency_ms / 1000,
             trace_name="judge_llm_call",
+            response_schema=JUDGMENT_SCHEMA,
+            cache_prefix=len(judge_prefix(self.project, self.examples)),
         )
 
     async def ajudge_one(
@@ -128,9 +213,14 @@ class LLMPromptJudge:
             session_id=session_id,
         ) as span:
             response = await self.gateway.acomplete(self.request(post))
-            judgment = judgment_from_response(post, response, judge_key or self.done_key)
+            judgment = judgment_from_response(
+                post, response, judge_key or self.done_key, self.prompt_version
+            )
             span.update(output={"label": judgment.label, "error": judgment.error})
             return replace(judgment, trace_id=getattr(span, "trace_id", None))
+
+    async def ajudge_slot(self, post: PostInput, slot: Slot) -> Judgment:
+        return await self.ajudge_one(post, judge_key=slot.judge_key)
 
     async def ajudge(self, post: PostInput) -> list[Judgment]:
         return [await self.ajudge_one(post)]

@@ -7,6 +7,8 @@ the one encoder (judging/untrusted.py) that judging and drafting share.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,8 +72,31 @@ def judge_user_prompt(post: PostInput) -> str:
     return f"The post (untrusted data):\n{untrusted_block(post)}"
 
 
-def judge_messages(project: ProjectConfig, post: PostInput) -> list[dict[str, Any]]:
-    return [
-        {"role": "system", "content": judge_system_prompt(project)},
-        {"role": "user", "content": judge_user_prompt(post)},
-    ]
+@dataclass(frozen=True)
+class FewShot:
+    """A human-labelled post shown to the judge as a worked example."""
+
+    post: PostInput
+    label: str
+
+
+def _example_answer(label: str) -> str:
+    # The reviewer gave a label only; the other fields keep the answer in the judge's schema.
+    return json.dumps({"label": label, "confidence": 0.9, "reasoning": "labelled by a reviewer"})
+
+
+def judge_prefix(project: ProjectConfig, examples: Sequence[FewShot] = ()) -> list[dict[str, Any]]:
+    """The static part of every judge prompt of a project: the system prompt, then each
+    example as a user/assistant turn. Identical for every post, so providers can cache it."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": judge_system_prompt(project)}]
+    for example in examples:
+        messages.append({"role": "user", "content": judge_user_prompt(example.post)})
+        messages.append({"role": "assistant", "content": _example_answer(example.label)})
+    return messages
+
+
+def judge_messages(
+    project: ProjectConfig, post: PostInput, examples: Sequence[FewShot] = ()
+) -> list[dict[str, Any]]:
+    """The static prefix, then the one per-post message (the only part that varies)."""
+    return [*judge_prefix(project, examples), {"role": "user", "content": judge_user_prompt(post)}]

@@ -4,7 +4,7 @@ store every outcome: one streaming run (see streaming.py), one writer, batched c
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,11 @@ from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import Judgment, RelevanceJudge
+from signalops_assets.judging.plan import Policy, WorkItem, plan_post, run_plan, work_items
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.scores import score_judge_labels  # observability (#14)
 from signalops_assets.judging.store import StoreResult, store_judgments
+from signalops_assets.judging.summary import JudgeRunSummary
 from signalops_assets.llm.gateway import run_async
 from signalops_assets.streaming import Progress, StreamConfig, run_stream
 
@@ -37,59 +39,23 @@ __all__ = [
     "count_given_up",
     "count_pending",
     "judge_pending",
+    "pending_filter",
     "pending_posts",
     "store_judgments",
 ]
 
 
-@dataclass
-class JudgeRunSummary:
-    judge: str
-    posts_judged: int = 0
-    judgments_stored: int = 0
-    labels: dict[str, int] = field(default_factory=dict)
-    failures: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    total_cost_usd: float = 0.0
-    unknown_cost: int = 0
-    models: dict[str, int] = field(default_factory=dict)
-    arms: dict[str, int] = field(default_factory=dict)
-    experiment_id: str | None = None
-    recovered: int = 0  # successes that replaced an earlier failure
-    superseded: int = 0  # earlier failures replaced by this run's outcome
-    duplicates: int = 0  # outcomes dropped: the post already had a success for that judge
-    given_up: int = 0  # posts whose judgment failed llm.max_attempts times (after this run)
-
-    def add(self, judgment: Judgment) -> None:
-        self.judgments_stored += 1
-        if judgment.error or judgment.label is None:
-            self.failures += 1
-        else:
-            self.labels[judgment.label] = self.labels.get(judgment.label, 0) + 1
-        self.latencies_ms.append(judgment.latency_ms)
-        if judgment.cost_usd is None:
-            self.unknown_cost += 1
-        else:
-            self.total_cost_usd += judgment.cost_usd
-        self.models[judgment.model_id] = self.models.get(judgment.model_id, 0) + 1
-        if judgment.arm:
-            self.arms[judgment.arm] = self.arms.get(judgment.arm, 0) + 1
-
-    def latency_ms(self, quantile: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, round(quantile * (len(ordered) - 1)))]
-
-
 @dataclass(frozen=True)
 class PendingFilter:
-    """Which posts a run judges. Normal runs: no current judgment by the judge, or a failed one
-    with fewer than `max_attempts` attempts. `retry_failed`: only posts whose current judgment
-    failed (given up or not), optionally with an error containing `error_like`."""
+    """Which posts a run judges: those with a key (one per judgment the judge owes a post; two
+    in shadow mode) that has no current success of an accepted prompt version (or of an
+    unknown, NULL, one: judged before versions were recorded), nor a failure that used up
+    `max_attempts`. `retry_failed`: only posts with a current failure under a key (given up or
+    not), optionally with an error containing `error_like`."""
 
     project_id: str
-    done_key: str
+    # judge_key -> the prompt versions whose success there counts as done (judge.versions()).
+    keys: tuple[tuple[str, frozenset[str]], ...]
     max_attempts: int = 3
     retry_failed: bool = False
     error_like: str | None = None
@@ -97,21 +63,33 @@ class PendingFilter:
     created_to: datetime | None = None
 
 
-def _current(done_key: str) -> Any:
+def pending_filter(project_id: str, judge: RelevanceJudge, **options: Any) -> PendingFilter:
+    """The posts `judge` still owes a judgment (options: PendingFilter's fields)."""
+    return PendingFilter(project_id, tuple(sorted(judge.versions().items())), **options)
+
+
+def _current(key: str) -> Any:
     row = aliased(JudgmentRow)
-    return row, and_(row.post_id == Post.id, row.judge_key == done_key, row.superseded.is_(False))
+    return row, and_(row.post_id == Post.id, row.judge_key == key, row.superseded.is_(False))
 
 
-def _pending_stmt(spec: PendingFilter) -> Select[Any]:
-    row, current = _current(spec.done_key)
+def _key_todo(spec: PendingFilter, key: str, versions: frozenset[str]) -> ColumnElement[bool]:
+    row, current = _current(key)
     if spec.retry_failed:
         failed = and_(current, row.error.is_not(None))
         if spec.error_like:
             failed = and_(failed, row.error.contains(spec.error_like, autoescape=True))
-        todo: ColumnElement[bool] = exists().where(failed)
-    else:
-        final = or_(row.error.is_(None), row.attempt >= spec.max_attempts)
-        todo = ~exists().where(and_(current, final))
+        return exists().where(failed)
+    done = and_(
+        row.error.is_(None),
+        or_(row.prompt_version.is_(None), row.prompt_version.in_(sorted(versions))),
+    )
+    final = or_(done, and_(row.error.is_not(None), row.attempt >= spec.max_attempts))
+    return ~exists().where(and_(current, final))
+
+
+def _pending_stmt(spec: PendingFilter) -> Select[Any]:
+    todo = or_(*(_key_todo(spec, key, versions) for key, versions in spec.keys))
     stmt = select(Post).where(Post.project_id == spec.project_id, todo)
     if spec.created_from is not None:
         stmt = stmt.where(Post.created_at >= spec.created_from)
@@ -146,15 +124,17 @@ def count_pending(session: Session, spec: PendingFilter) -> int:
 
 
 def count_given_up(session: Session, spec: PendingFilter) -> int:
-    """Posts whose current judgment by the judge failed `max_attempts` times or more."""
-    row, current = _current(spec.done_key)
+    """Posts with a current judgment by the judge that failed `max_attempts` times or more."""
+    gave_up = []
+    for key, _ in spec.keys:
+        row, current = _current(key)
+        gave_up.append(
+            exists().where(current, row.error.is_not(None), row.attempt >= spec.max_attempts)
+        )
     stmt = (
         select(func.count())
         .select_from(Post)
-        .where(
-            Post.project_id == spec.project_id,
-            exists().where(current, row.error.is_not(None), row.attempt >= spec.max_attempts),
-        )
+        .where(Post.project_id == spec.project_id, or_(*gave_up))
     )
     if spec.created_from is not None:
         stmt = stmt.where(Post.created_at >= spec.created_from)
@@ -184,9 +164,9 @@ def judge_pending(
     """Judge every pending post (optionally only those created in [created_from, created_to),
     one daily partition), streaming: see `PendingFilter` for which posts, streaming.py for how.
     """
-    spec = PendingFilter(
+    spec = pending_filter(
         project_id,
-        judge.done_key,
+        judge,
         max_attempts=max_attempts,
         retry_failed=retry_failed,
         error_like=error_like,
@@ -239,19 +219,25 @@ def _stream(
 
     warm_litellm()  # before the first deadline starts: budgets measure the provider
     cursor = {"after": 0}
+    policy = Policy(max_attempts=spec.max_attempts, retry_failed=spec.retry_failed)
 
-    def read_batch() -> list[PostInput]:
+    def read_batch() -> list[WorkItem]:
         with session_scope(engine) as session:
             page = pending_posts(session, spec, after_id=cursor["after"], limit=page_size)
+            items = work_items(session, judge, page)
         if page:
             cursor["after"] = page[-1].post_id
-        return page
+        return items
+
+    async def work(item: WorkItem) -> list[Judgment]:
+        return await run_plan(judge, plan_post(judge, item, policy))
 
     def write(groups: list[list[Judgment]]) -> None:
         flat = [j for group in groups for j in group]
         with session_scope(engine) as session:
             stored = store_judgments(session, spec.project_id, flat)
-        score_judge_labels(stored.judgments)  # observability (#14): judge_label, once stored
+        # observability (#14): judge_label once stored; a reused judgment's trace has it already
+        score_judge_labels([j for j in stored.judgments if j.reused_from_id is None])
         # Runs in the writer's thread, one write at a time: the summary has a single writer.
         summary.posts_judged += len(groups)
         summary.recovered += stored.recovered
@@ -260,9 +246,9 @@ def _stream(
         for judgment in stored.judgments:  # not the outcomes dropped as duplicates
             summary.add(judgment)
 
-    config: StreamConfig[PostInput, list[Judgment]] = StreamConfig(
+    config: StreamConfig[WorkItem, list[Judgment]] = StreamConfig(
         read_batch=read_batch,
-        work=judge.ajudge,
+        work=work,
         write=write,
         concurrency=concurrency,
         commit_rows=commit_rows,

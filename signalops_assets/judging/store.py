@@ -13,6 +13,11 @@ from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.judging.judges import Judgment
 
 
+def _same_prompt(stored: str | None, judgment: Judgment) -> bool:
+    # NULL: stored before prompt versions were recorded; kept, as re-judging it is a choice.
+    return stored is None or stored == judgment.prompt_version
+
+
 @dataclass
 class StoreResult:
     judgments: list[Judgment] = field(default_factory=list)  # those stored
@@ -26,8 +31,9 @@ def store_judgments(
     session: Session, project_id: str, judgments: Sequence[Judgment]
 ) -> StoreResult:
     """Judgment rows, and their ab_results rows referencing the real ids, in one transaction.
-    A post's earlier failed judgment by the same judge is marked superseded (its ab_results
-    row removed, so an arm counts one outcome per post); a success is never replaced."""
+    A post's earlier failed judgment by the same judge, or its success with another prompt
+    version, is marked superseded (its ab_results row removed, so an arm counts one outcome per
+    post); a success of the same (or an unknown) prompt version is never replaced."""
     result = StoreResult()
     if not judgments:
         return result
@@ -35,7 +41,7 @@ def store_judgments(
         (r.post_id, r.judge_key): r
         for r in session.execute(
             select(JudgmentRow.id, JudgmentRow.post_id, JudgmentRow.judge_key)
-            .add_columns(JudgmentRow.error, JudgmentRow.attempt)
+            .add_columns(JudgmentRow.error, JudgmentRow.attempt, JudgmentRow.prompt_version)
             .where(
                 JudgmentRow.post_id.in_({j.post_id for j in judgments}),
                 JudgmentRow.judge_key.in_({j.judge_key for j in judgments}),
@@ -47,13 +53,14 @@ def store_judgments(
     replaced: list[int] = []
     for judgment in judgments:
         prev = previous.get((judgment.post_id, judgment.judge_key))
-        if prev is not None and prev.error is None:
+        if prev is not None and prev.error is None and _same_prompt(prev.prompt_version, judgment):
             result.duplicates += 1
             continue
         if prev is not None:
             replaced.append(prev.id)
-            result.recovered += judgment.error is None
-        attempt = prev.attempt + 1 if prev is not None else 1
+            result.recovered += prev.error is not None and judgment.error is None
+        # Attempts count failures of one prompt version; a new version starts again at 1.
+        attempt = prev.attempt + 1 if prev is not None and prev.error is not None else 1
         rows.append(
             (judgment, JudgmentRow(project_id=project_id, attempt=attempt, **asdict(judgment)))
         )

@@ -14,6 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from signalops_assets.llm.caching import (
+    cache_tokens,
+    explicit_caching,
+    schema_supported,
+    with_cache_breakpoint,
+)
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
 
@@ -31,6 +37,12 @@ class LLMRequest:
     deadline_s: float | None = None  # overall, across attempts, backoff and fallbacks
     tags: Sequence[str] = ()
     trace_name: str = "llm_call"
+    # A JSON schema for the answer ({"name", "schema"}): sent as `response_format` to models
+    # LiteLLM says support it (and to the offline models), never to others.
+    response_schema: Mapping[str, Any] | None = None
+    # How many leading messages are identical for every call (the cacheable prefix); providers
+    # with explicit caching get a cache breakpoint on the last of them.
+    cache_prefix: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,9 @@ class LLMResponse:
     error: str | None = None
     attempts: int = 1
     errors: tuple[str, ...] = field(default_factory=tuple)
+    cached_tokens: int | None = None  # prompt tokens read from the provider's cache
+    cache_creation_tokens: int | None = None  # prompt tokens written to it (Anthropic)
+    structured: bool = False  # the answer was constrained by `response_schema`
 
     @property
     def ok(self) -> bool:
@@ -143,6 +158,12 @@ class LLMGateway:
             self._tracer = get_tracer()
         return self._tracer
 
+    def completion_kwargs(self, request: LLMRequest, model: str | None = None) -> dict[str, Any]:
+        """What `litellm.acompletion` gets for `request` (its first model unless named): also
+        the body of a batch-file line. `response_format` in it means the answer is schema-bound
+        (`LLMResponse.structured`)."""
+        return self._kwargs(request, model or request.model)
+
     def _kwargs(self, request: LLMRequest, model: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": _litellm_model(model),
@@ -152,6 +173,13 @@ class LLMGateway:
             "timeout": request.timeout_s or self.timeout_s,
             "num_retries": 0,  # retries are ours, with backoff across the fallback chain
         }
+        if request.response_schema is not None and schema_supported(model):
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": request.response_schema,
+            }
+        if request.cache_prefix and explicit_caching(model):
+            kwargs["messages"] = with_cache_breakpoint(kwargs["messages"], request.cache_prefix)
         if self.api_base and not model.startswith("local/"):
             kwargs["api_base"] = self.api_base
         if self._api_key and not model.startswith("local/"):
@@ -177,9 +205,16 @@ class LLMGateway:
         return float(prompt * prices[0] + completion * prices[1])
 
     def _response(
-        self, raw: Any, model: str, started: float, attempts: int, errors: list[str]
+        self,
+        raw: Any,
+        model: str,
+        started: float,
+        attempts: int,
+        errors: list[str],
+        structured: bool = False,
     ) -> LLMResponse:
         usage = getattr(raw, "usage", None)
+        cached, created = cache_tokens(usage)
         return LLMResponse(
             text=raw.choices[0].message.content or "",
             model=model,
@@ -189,6 +224,9 @@ class LLMGateway:
             completion_tokens=getattr(usage, "completion_tokens", None),
             attempts=attempts,
             errors=tuple(errors),
+            cached_tokens=cached,
+            cache_creation_tokens=created,
+            structured=structured,
         )
 
     def _delay(self, attempt: int, exc: BaseException | None = None) -> float:
@@ -260,7 +298,8 @@ class LLMGateway:
                     # the call: LiteLLM builds its provider coroutine in an executor thread, and
                     # a cancel landing there leaves that coroutine never awaited.
                     raw = await litellm.acompletion(**kwargs)
-                    return self._response(raw, model, started, attempts, errors)
+                    structured = "response_format" in kwargs
+                    return self._response(raw, model, started, attempts, errors, structured)
                 except Exception as exc:
                     errors.append(f"{model}: {_error_line(exc)}")
                     if not _is_retryable(exc) or attempt == self.num_retries:
@@ -306,6 +345,8 @@ def _trace_result(gen: Any, result: LLMResponse) -> None:
         usage={
             "prompt_tokens": result.prompt_tokens or 0,
             "completion_tokens": result.completion_tokens or 0,
+            "cached_tokens": result.cached_tokens or 0,
+            "cache_creation_tokens": result.cache_creation_tokens or 0,
         },
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,

@@ -18,6 +18,8 @@ def set_environment() -> None:
     # Without this LiteLLM downloads its price map at import time.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", "ERROR")
+    # Without this the first Anthropic call fetches LiteLLM's beta-header table from GitHub.
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
 
 
 def get_litellm() -> Any:

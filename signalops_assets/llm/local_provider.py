@@ -25,12 +25,18 @@ def _message_text(messages: list[dict[str, Any]], role: str) -> str:
     return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == role)
 
 
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The per-post message: few-shot examples are earlier user turns."""
+    users = [m for m in messages if m.get("role") == "user"]
+    return str(users[-1].get("content") or "") if users else ""
+
+
 def _post(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The untrusted block's fields, read like a model would (nothing when there is none)."""
     from signalops_assets.judging.prompts import decode_post
 
     try:
-        return decode_post(_message_text(messages, "user"))
+        return decode_post(last_user_text(messages))
     except ValueError:
         return {}
 
@@ -94,6 +100,29 @@ def _answer(model: str, messages: list[dict[str, Any]]) -> str:
     )
 
 
+def conform(content: str, response_format: dict[str, Any]) -> str:
+    """Honour a `json_schema` response_format like a constrained decoder: only the schema's
+    properties, every required one present, enums and number bounds kept; else an error."""
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    properties: dict[str, Any] = schema.get("properties") or {}
+    data = json.loads(content)
+    missing = [k for k in schema.get("required") or [] if k not in data]
+    if missing:
+        raise ValueError(f"answer lacks required field(s) {', '.join(missing)}")
+    out = {k: data[k] for k in properties if k in data}
+    for key, spec in properties.items():
+        value = out.get(key)
+        if value is None:
+            continue
+        if "enum" in spec and value not in spec["enum"]:
+            raise ValueError(f"{key} {value!r} is not one of {spec['enum']}")
+        if spec.get("type") == "number" and not (
+            spec.get("minimum", value) <= value <= spec.get("maximum", value)
+        ):
+            raise ValueError(f"{key} {value} is outside the schema's bounds")
+    return json.dumps(out)
+
+
 def _words(messages: list[dict[str, Any]]) -> int:
     return sum(len(str(m.get("content") or "").split()) for m in messages)
 
@@ -104,9 +133,14 @@ def build_handler() -> Any:
     from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 
     class LocalProvider(CustomLLM):
-        def _respond(self, model: str, messages: list[dict[str, Any]]) -> Any:
+        def _respond(
+            self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        ) -> Any:
             try:
                 content = _answer(model, messages)
+                response_format = params.get("response_format")
+                if isinstance(response_format, dict) and response_format.get("json_schema"):
+                    content = conform(content, response_format)
             except ValueError as exc:
                 raise CustomLLMError(status_code=404, message=str(exc)) from None  # type: ignore[no-untyped-call]
             prompt_tokens = _words(messages)
@@ -123,9 +157,9 @@ def build_handler() -> Any:
             )
 
         def completion(self, model: str, messages: list[Any], *args: Any, **kw: Any) -> Any:
-            return self._respond(model, messages)
+            return self._respond(model, messages, kw.get("optional_params") or {})
 
         async def acompletion(self, model: str, messages: list[Any], *args: Any, **kw: Any) -> Any:
-            return self._respond(model, messages)
+            return self._respond(model, messages, kw.get("optional_params") or {})
 
     return LocalProvider()

@@ -72,11 +72,16 @@ class GenerationHandle:
         if usage is not None:
             tokens_in = int(usage.get("prompt_tokens", usage.get("input", 0)) or 0)
             tokens_out = int(usage.get("completion_tokens", usage.get("output", 0)) or 0)
-            fields["usage_details"] = {
-                "input": tokens_in,
-                "output": tokens_out,
-                "total": tokens_in + tokens_out,
-            }
+            cached = int(usage.get("cached_tokens", 0) or 0)
+            created = int(usage.get("cache_creation_tokens", 0) or 0)
+            # `input` is the uncached part, so the parts add up to the prompt and Langfuse
+            # prices each at its own rate (cache reads are a fraction of the input price).
+            details = {"input": max(0, tokens_in - cached - created), "output": tokens_out}
+            if cached:
+                details["cache_read_input_tokens"] = cached
+            if created:
+                details["cache_creation_input_tokens"] = created
+            fields["usage_details"] = {**details, "total": tokens_in + tokens_out}
         if cost_usd is not None:
             fields["cost_details"] = {"total": float(cost_usd)}
         if latency_ms is not None:

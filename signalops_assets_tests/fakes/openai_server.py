@@ -48,6 +48,11 @@ import pytest
 
 from signalops_assets.vocab import LABELS
 from signalops_assets_tests.fakes.http_base import LocalHTTPServer
+from signalops_assets_tests.fakes.prompt_cache import (
+    PromptCache,
+    chat_body_from_messages,
+    messages_response,
+)
 
 __all__ = [
     "LABELS",
@@ -199,6 +204,12 @@ class RecordedCall:
     """``pending`` until answered, then ``ok``, ``error:<status>`` or ``timeout``."""
 
     @property
+    def has_response_format(self) -> bool:
+        """Whether the request constrained the answer with a JSON schema (``response_format``;
+        translated from ``output_format`` on the Anthropic Messages path)."""
+        return isinstance(self.body.get("response_format"), dict)
+
+    @property
     def last_user_text(self) -> str:
         return _last_user_text(self.messages)
 
@@ -242,13 +253,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
-        if not path.endswith("/chat/completions"):
+        if not path.endswith(("/chat/completions", "/messages")):
             self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
             return
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("body is not a JSON object")
+            if path.endswith("/messages"):  # Anthropic dialect
+                body = chat_body_from_messages(body)
         except ValueError as exc:
             self._send_error_json(400, f"Invalid JSON body: {exc}", "invalid_request_error")
             return
@@ -373,6 +386,9 @@ class FakeOpenAIServer(LocalHTTPServer):
         self._active = 0
         self.max_in_flight = 0
         """Most chat requests being answered at the same moment (for concurrency limits)."""
+        self.prompt_cache = PromptCache()
+        # Tokens per whitespace-separated word in reported usage (English text: about 1.3).
+        self.tokens_per_word = 1.0
 
     # -- lifecycle (start/stop/port/url: LocalHTTPServer) -----------------------------------
 
@@ -486,6 +502,8 @@ class FakeOpenAIServer(LocalHTTPServer):
             self._behaviors.clear()
             self._global = Behavior()
             self._failures.clear()
+        self.prompt_cache.clear()
+        self.tokens_per_word = 1.0
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -646,19 +664,31 @@ class FakeOpenAIServer(LocalHTTPServer):
         else:
             content = json.dumps(judgment)
 
-        prompt_tokens = sum(_count_tokens(_message_text(m)) for m in messages)
-        completion_tokens = _count_tokens(content)
+        def count(text: str) -> int:
+            return round(_count_tokens(text) * self.tokens_per_word)
+
+        anthropic = path.endswith("/messages")
+        cache = self.prompt_cache.usage(key, messages, count, explicit=anthropic)
+        prompt_tokens = cache.prompt_tokens
+        completion_tokens = count(content)
         completion_id = (
             "chatcmpl-fake-"
             + hashlib.sha256(f"{call.index}:{model}:{user_text}".encode()).hexdigest()[:24]
         )
         created = int(time.time())
         call.outcome = "ok"
-        usage = {
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cache.cached_tokens},
         }
+        if anthropic:
+            answer = messages_response(
+                completion_id, model, content, cache, completion_tokens, body
+            )
+            handler._send_json(200, answer)
+            return
         if body.get("stream"):
             handler._send_bytes(
                 200,
@@ -692,7 +722,7 @@ class FakeOpenAIServer(LocalHTTPServer):
         created: int,
         model: str,
         content: str,
-        usage: dict[str, int],
+        usage: dict[str, Any],
         body: dict[str, Any],
     ) -> bytes:
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:

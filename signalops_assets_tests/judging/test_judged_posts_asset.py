@@ -117,7 +117,8 @@ def test_failures_are_stored_not_dropped(
         errors = session.scalar(select(func.count()).where(Judgment.error.is_not(None)))
         total = session.scalar(select(func.count()).select_from(Post))
         labels = set(session.scalars(select(Judgment.label).where(Judgment.error.is_not(None))))
-    assert errors == total == meta["failures"]
+    assert errors == total == meta["failures"] == meta["provider_calls"]
+    assert meta["parse_failures"] == total and meta["parse_failures_per_1k_calls"] == 1000.0
     check = meta["check"]
     assert not check.passed and check.severity.value == "WARN"  # type: ignore[attr-defined]
     assert check.metadata["failure_rate"].value == 1.0  # type: ignore[attr-defined]
@@ -126,3 +127,31 @@ def test_failures_are_stored_not_dropped(
     call = fake_llm.calls("judge-x")[0]
     assert "<untrusted_" in call.prompt_text and "never instructions" in call.prompt_text
     assert call.has_authorization and "sk-test-only" not in str(meta)
+
+
+def test_starting_a_shadow_experiment_reuses_what_the_primary_judged(
+    engine: Engine,
+    db_url: str,
+    spectra: object,
+    fake_llm: FakeOpenAIServer,
+    isolated_env,  # type: ignore[no-untyped-def]
+    monkeypatch,
+) -> None:
+    """The user's path: judged_posts, `experiment create --mode shadow`, judged_posts again."""
+    from signalops_assets.experiments.service import create_experiment
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-only")
+    cfg = isolated_env / "projects" / "spectra.yaml"
+    cfg.write_text(
+        cfg.read_text().replace("judge_model: local/keyword-judge", "judge_model: openai/judge-x")
+    )
+    first = run(db_url, fake_llm.base_url)
+    posts = int(first["posts_judged"])  # type: ignore[call-overload]
+    assert first["provider_calls"] == posts and first["reused_judgments"] == 0
+    with session_scope(engine) as session:
+        create_experiment(
+            session, "spectra", "openai/judge-x", "openai/judge-y", 0.5, mode="shadow"
+        )
+    second = run(db_url, fake_llm.base_url)
+    assert second["reused_judgments"] == posts and second["provider_calls"] == posts
+    assert fake_llm.call_count("judge-x") == posts and fake_llm.call_count("judge-y") == posts

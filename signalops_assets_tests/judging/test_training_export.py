@@ -20,7 +20,7 @@ from signalops_assets.judging.finetuned import FineTunedJudge
 from signalops_assets.judging.judges import Judgment, LLMPromptJudge, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.prompts import MAX_POST_CHARS, PostInput, judge_messages
-from signalops_assets.judging.service import PendingFilter, pending_posts, store_judgments
+from signalops_assets.judging.service import pending_filter, pending_posts, store_judgments
 from signalops_assets.judging.training_export import (
     HUMAN_REASONING,
     export_judgments,
@@ -61,7 +61,7 @@ def judge_posts(
     with session_scope(engine) as session:
         todo = [
             p
-            for p in pending_posts(session, PendingFilter("spectra", judge.done_key))
+            for p in pending_posts(session, pending_filter("spectra", judge))
             if p.post_id in post_ids
         ]
     out: dict[int, list[Judgment]] = {}
