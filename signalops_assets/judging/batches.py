@@ -1,0 +1,273 @@
+"""Batch mode (llm.mode: batch): submit pending posts to the provider's batch API, and keep in
+the database which posts each open batch holds, so a re-run never submits a post twice.
+
+The rows are written before the provider is called (status `submitting`, no batch id): a crash
+between the provider's answer and our commit leaves a row the poller can match to the provider's
+batch by its metadata (`signalops_batch_row`), never a paid batch nobody knows about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
+from signalops_assets.db.models import utcnow
+from signalops_assets.db.session import session_scope
+from signalops_assets.errors import NotFoundError, SignalOpsError
+from signalops_assets.judging.batch_requests import Chunk, Entry, batch_slots, chunked, provider_of
+from signalops_assets.judging.service import PendingFilter, pending_posts
+from signalops_assets.llm.batch_client import BatchClient
+from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.settings import LLMSettings
+
+# Items that still hold their post: at the provider, or failed and waiting for their retry.
+HELD_STATES = ("open", "retry", "resubmit")
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+ROW_KEY = "signalops_batch_row"  # the provider-side metadata naming our row
+
+
+class BatchSubmitError(SignalOpsError):
+    pass
+
+
+@dataclass
+class BatchSubmission:
+    posts: int = 0
+    requests: int = 0
+    batches: list[str] = field(default_factory=list)
+    held: int = 0  # pending posts left alone: already in an open batch
+
+    def describe(self) -> str:
+        held = f"; {self.held} posts already in open batches" if self.held else ""
+        return (
+            f"submitted {self.posts} posts ({self.requests} requests) in batches "
+            f"[{', '.join(self.batches)}]{held}"
+        )
+
+
+def held_posts(session: Session, post_ids: Sequence[int], judge_keys: Iterable[str]) -> set[int]:
+    """Of `post_ids`, those with an item for one of `judge_keys` in an open batch."""
+    if not post_ids:
+        return set()
+    rows = session.scalars(
+        select(LLMBatchItem.post_id).where(
+            LLMBatchItem.post_id.in_(post_ids),
+            LLMBatchItem.judge_key.in_(set(judge_keys)),
+            LLMBatchItem.state.in_(HELD_STATES),
+        )
+    )
+    return set(rows)
+
+
+def submit_pending(
+    engine: Engine,
+    project: ProjectConfig,
+    judge: object,
+    settings: LLMSettings,
+    *,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    page_size: int = 1000,
+) -> BatchSubmission | str:
+    """Submit every pending post not already in an open batch; the reason as a string when
+    this judge cannot run as a batch (a local model, a provider without a batch API)."""
+    slots = batch_slots(judge)
+    if isinstance(slots, str):
+        return slots
+    done_key = str(getattr(judge, "done_key"))  # noqa: B009 - a RelevanceJudge's attribute
+    spec = PendingFilter(
+        project.project_id,
+        done_key,
+        max_attempts=project.llm.max_attempts,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    keys = {slot.judge_key for slot in slots}
+    submission = BatchSubmission()
+
+    def entries() -> Iterator[Entry]:
+        after = 0
+        while True:
+            with session_scope(engine) as session:
+                page = pending_posts(session, spec, after_id=after, limit=page_size)
+                busy = held_posts(session, [p.post_id for p in page], keys)
+            if not page:
+                return
+            after = page[-1].post_id
+            for post in page:
+                if post.post_id in busy:
+                    submission.held += 1
+                    continue
+                submission.posts += 1
+                for index, slot in enumerate(slots):
+                    if slot.applies(post):
+                        yield Entry(post, slot, index)
+
+    limits = project.llm
+    for chunk in chunked(
+        entries(), max_requests=limits.batch_max_requests, max_bytes=limits.batch_max_bytes
+    ):
+        submission.batches.append(submit_chunk(engine, project.project_id, chunk, settings))
+        submission.requests += len(chunk.entries)
+    return submission
+
+
+def submit_chunk(
+    engine: Engine,
+    project_id: str,
+    chunk: Chunk,
+    settings: LLMSettings,
+    replaces: Sequence[tuple[int, str]] = (),
+) -> str:
+    batch_id: str = run_async(asubmit_chunk(engine, project_id, chunk, settings, replaces))
+    return batch_id
+
+
+async def asubmit_chunk(
+    engine: Engine,
+    project_id: str,
+    chunk: Chunk,
+    settings: LLMSettings,
+    replaces: Sequence[tuple[int, str]] = (),
+) -> str:
+    """Record the batch and its items, then upload and create it; the provider's batch id.
+    `replaces` (row id, custom id) are failed items this batch resubmits: marked in the same
+    transaction, and put back if the provider refuses."""
+    provider, _ = provider_of(chunk.model)
+    with session_scope(engine) as session:
+        row = LLMBatch(
+            project_id=project_id,
+            provider=provider,
+            model=chunk.model,
+            status="submitting",
+            requests=len(chunk.entries),
+            extra={"bytes": chunk.size},
+        )
+        session.add(row)
+        session.flush()
+        row_id = row.id
+        session.add_all(
+            LLMBatchItem(
+                batch_row_id=row_id,
+                custom_id=e.custom_id,
+                post_id=e.post.post_id,
+                judge_key=e.slot.judge_key,
+                experiment_id=e.slot.experiment_id,
+                arm=e.slot.arm,
+                is_primary=e.slot.is_primary,
+                state="open",
+            )
+            for e in chunk.entries
+        )
+        _set_states(session, replaces, "resubmitted")
+    client = BatchClient(provider, settings.api_base)
+    try:
+        file_id = await client.upload(chunk.rewound())
+        batch = await client.create(file_id, {ROW_KEY: str(row_id), "project": project_id})
+    except Exception as exc:  # the provider refused: nothing of this chunk stays recorded
+        with session_scope(engine) as session:
+            session.execute(delete(LLMBatchItem).where(LLMBatchItem.batch_row_id == row_id))
+            session.execute(delete(LLMBatch).where(LLMBatch.id == row_id))
+            _set_states(session, replaces, "resubmit")
+        from signalops_assets.llm.gateway import _error_line
+
+        raise BatchSubmitError(
+            f"{chunk.model}: batch submission failed: {_error_line(exc)}"
+        ) from None
+    with session_scope(engine) as session:
+        session.execute(
+            update(LLMBatch)
+            .where(LLMBatch.id == row_id)
+            .values(
+                batch_id=str(batch.id),
+                input_file_id=file_id,
+                status=str(batch.status),
+                updated_at=utcnow(),
+            )
+        )
+    return str(batch.id)
+
+
+def _set_states(session: Session, items: Sequence[tuple[int, str]], state: str) -> None:
+    for row_id, custom_id in items:
+        session.execute(
+            update(LLMBatchItem)
+            .where(LLMBatchItem.batch_row_id == row_id, LLMBatchItem.custom_id == custom_id)
+            .values(state=state)
+        )
+
+
+# -- reading and cancelling (the CLI and the sensor) -----------------------------------------
+
+
+def list_batches(
+    session: Session, project_id: str | None = None, open_only: bool = False
+) -> list[LLMBatch]:
+    stmt = select(LLMBatch).order_by(LLMBatch.id.desc())
+    if project_id:
+        stmt = stmt.where(LLMBatch.project_id == project_id)
+    if open_only:
+        stmt = stmt.where(LLMBatch.closed_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+def find_batch(session: Session, ref: str) -> LLMBatch:
+    """A batch by the provider's id or by our row id."""
+    row = session.scalar(select(LLMBatch).where(LLMBatch.batch_id == ref))
+    if row is None and ref.isdigit() and int(ref) < 2**31:
+        row = session.get(LLMBatch, int(ref))
+    if row is None:
+        raise NotFoundError(f"no batch {ref!r} (see: signalops batches list)")
+    return row
+
+
+def item_states(session: Session, row_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(LLMBatchItem.state, func.count())
+        .where(LLMBatchItem.batch_row_id == row_id)
+        .group_by(LLMBatchItem.state)
+    )
+    return {state: int(n) for state, n in rows}
+
+
+def cancel_batch(engine: Engine, ref: str, settings_for: Callable[[str], LLMSettings]) -> str:
+    """Ask the provider to cancel; the poller ingests what finished and releases the rest
+    (those posts are pending again). The provider's new status."""
+    with session_scope(engine) as session:
+        row = find_batch(session, ref)
+        if row.closed_at is not None or row.batch_id is None:
+            raise SignalOpsError(f"batch {ref} is {row.status} and closed: nothing to cancel")
+        batch_id, provider, project_id = row.batch_id, row.provider, row.project_id
+    api_base = settings_for(project_id).api_base
+    batch = run_async(BatchClient(provider, api_base).cancel(batch_id))
+    with session_scope(engine) as session:
+        session.execute(
+            update(LLMBatch)
+            .where(LLMBatch.batch_id == batch_id)
+            .values(status=str(batch.status), updated_at=utcnow())
+        )
+    return str(batch.status)
+
+
+def submit_in_batch_mode(
+    engine: Engine,
+    project: ProjectConfig,
+    judge: object,
+    settings: LLMSettings,
+    *,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> BatchSubmission | str | None:
+    """judged_posts' fork: None in interactive mode; in batch mode the submission, or why this
+    judge runs interactively after all (a local model, a provider without a batch API)."""
+    if project.llm.mode != "batch":
+        return None
+    return submit_pending(
+        engine, project, judge, settings, created_from=created_from, created_to=created_to
+    )
