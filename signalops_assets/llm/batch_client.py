@@ -6,6 +6,9 @@ Keys are read by LiteLLM from the provider's usual environment variables, as for
 
 from __future__ import annotations
 
+import asyncio
+import gc
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -38,6 +41,17 @@ def batch_cost_usd(model: str, provider: str, usage: dict[str, Any]) -> float | 
     return float(prompt + completion)
 
 
+async def _settled(call: Awaitable[Any]) -> Any:
+    """The call's result, after collecting the OpenAI client LiteLLM built for it: its file and
+    batch routes build a new client per call (uncached, in a reference cycle), whose httpx
+    pool, collected later under another event loop, fails with "Event loop is closed"."""
+    try:
+        return await call
+    finally:
+        gc.collect()
+        await asyncio.sleep(0)  # let the clients' aclose() tasks run on this loop
+
+
 @dataclass(frozen=True)
 class BatchClient:
     provider: str
@@ -50,33 +64,37 @@ class BatchClient:
         return kwargs
 
     async def upload(self, file: IO[bytes]) -> str:
-        created = await get_litellm().acreate_file(
-            file=("signalops-batch.jsonl", file), purpose="batch", **self._kwargs()
+        created = await _settled(
+            get_litellm().acreate_file(
+                file=("signalops-batch.jsonl", file), purpose="batch", **self._kwargs()
+            )
         )
         return str(created.id)
 
     async def create(self, input_file_id: str, metadata: dict[str, str]) -> Any:
-        return await get_litellm().acreate_batch(
-            completion_window="24h",
-            endpoint="/v1/chat/completions",
-            input_file_id=input_file_id,
-            metadata=metadata,
-            **self._kwargs(),
+        return await _settled(
+            get_litellm().acreate_batch(
+                completion_window="24h",
+                endpoint="/v1/chat/completions",
+                input_file_id=input_file_id,
+                metadata=metadata,
+                **self._kwargs(),
+            )
         )
 
     async def retrieve(self, batch_id: str) -> Any:
-        return await get_litellm().aretrieve_batch(batch_id=batch_id, **self._kwargs())
+        return await _settled(get_litellm().aretrieve_batch(batch_id=batch_id, **self._kwargs()))
 
     async def content(self, file_id: str) -> bytes:
-        response = await get_litellm().afile_content(file_id=file_id, **self._kwargs())
+        response = await _settled(get_litellm().afile_content(file_id=file_id, **self._kwargs()))
         return bytes(response.content)
 
     async def cancel(self, batch_id: str) -> Any:
-        return await get_litellm().acancel_batch(batch_id=batch_id, **self._kwargs())
+        return await _settled(get_litellm().acancel_batch(batch_id=batch_id, **self._kwargs()))
 
     async def find(self, metadata_key: str, value: str) -> Any | None:
         """The provider's batch whose metadata carries `metadata_key: value` (recent 100)."""
-        page = await get_litellm().alist_batches(limit=100, **self._kwargs())
+        page = await _settled(get_litellm().alist_batches(limit=100, **self._kwargs()))
         for batch in getattr(page, "data", None) or []:
             if (getattr(batch, "metadata", None) or {}).get(metadata_key) == value:
                 return batch

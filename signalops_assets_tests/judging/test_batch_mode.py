@@ -100,3 +100,80 @@ def test_submit_poll_ingest_once(
     assert submit(db_url, fake_llm)["posts_submitted_to_batches"] == 0
     assert counts(engine) == (posts, posts, 0)
     assert len(fake_llm.batches.executed) == posts
+
+
+def item_states(engine: Engine) -> dict[str, int]:
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(LLMBatchItem.state, func.count()).group_by(LLMBatchItem.state)
+        ).all()
+    return {state: int(n) for state, n in rows}
+
+
+def test_failed_and_expired_items_are_retried_interactively(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    batch_project(batch_env / "projects", batch_max_requests=200)
+    fake_llm.batches.plan(outcome="expired", processed=150, item_errors={"post-3-0": 500})
+    submit(db_url, fake_llm)
+    posts, _, _ = counts(engine)
+    instance = DagsterInstance.ephemeral()
+    tick(db_url, fake_llm, instance)
+    ingested = tick(db_url, fake_llm, instance)
+    (event,) = ingested.asset_events
+    # First batch (200 lines): 150 ran (one with an injected 500), 50 expired; the second
+    # (the other 130) all ran before it expired. Every failure is stored, then judged again.
+    failed = event.metadata["failed_items"].value
+    assert posts > 200 and failed == 1 + 50
+    assert event.metadata["retried_interactively"].value == failed
+    assert fake_llm.call_count() == failed  # the retries, interactive, once each
+    assert counts(engine) == (posts, posts, 0)
+    with session_scope(engine) as session:
+        history = session.scalars(select(Judgment.error).where(Judgment.superseded.is_(True))).all()
+    assert len(history) == failed and all(e and e.startswith("batch item") for e in history)
+    assert item_states(engine) == {"done": posts}
+    # Idempotent: nothing left to ingest or retry, and no post goes out again.
+    assert tick(db_url, fake_llm, instance).skip_message == "no open batches"  # type: ignore[union-attr]
+    assert submit(db_url, fake_llm)["posts_submitted_to_batches"] == 0
+    assert fake_llm.call_count() == failed and counts(engine) == (posts, posts, 0)
+
+
+def test_failed_batch_is_resubmitted_until_max_attempts(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    batch_project(batch_env / "projects", batch_retry="resubmit", max_attempts=2)
+    fake_llm.batches.plan(outcome="failed")
+    submit(db_url, fake_llm)
+    posts, _, _ = counts(engine)
+    instance = DagsterInstance.ephemeral()
+    first = tick(db_url, fake_llm, instance)  # validating → failed; stored; resubmitted
+    (event,) = first.asset_events
+    assert event.metadata["failed_items"].value == posts
+    (new_batch,) = event.metadata["resubmitted_batches"].value
+    assert item_states(engine) == {"resubmitted": posts, "open": posts}
+    assert counts(engine) == (posts, 0, posts)  # the failures are stored, not dropped
+    # The resubmitted batch fails too (same plan): attempt 2 of 2, so the posts are given up.
+    second = tick(db_url, fake_llm, instance)
+    (event,) = second.asset_events
+    assert event.metadata["given_up"].value == posts
+    assert event.metadata["resubmitted_batches"].value == []
+    assert item_states(engine) == {"resubmitted": posts, "failed": posts}
+    assert fake_llm.call_count() == 0  # never judged interactively
+    with session_scope(engine) as session:
+        statuses = session.scalars(select(LLMBatch.status)).all()
+        assert new_batch in session.scalars(select(LLMBatch.batch_id)).all()
+    assert statuses == ["failed", "failed"]
+    # Given up: judged_posts does not resubmit them either (llm.max_attempts).
+    assert submit(db_url, fake_llm)["posts_submitted_to_batches"] == 0
+
+
+def test_local_models_run_interactively_in_batch_mode(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    cfg = batch_env / "projects" / "spectra.yaml"
+    cfg.write_text(cfg.read_text().replace("llm:\n", "llm:\n  mode: batch\n", 1))
+    meta = submit(db_url, fake_llm)
+    posts, good, _ = counts(engine)
+    assert meta["posts_submitted_to_batches"] == 0 and good == posts
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(LLMBatch)) == 0
