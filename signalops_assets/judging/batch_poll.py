@@ -100,3 +100,19 @@ async def refresh(engine: Engine, row: LLMBatch, client: BatchClient) -> LLMBatc
         fresh = session.get(LLMBatch, row.id)
         assert fresh is not None
         return fresh
+
+
+def batch_status(
+    engine: Engine, ref: str, settings_for: SettingsFor
+) -> tuple[LLMBatch, dict[str, int]]:
+    """One batch as the provider sees it now (recorded), with its items by state. An open
+    batch is refreshed, never ingested: ingesting is the poll's (the sensor's) job."""
+    from signalops_assets.judging.batches import find_batch, item_states
+
+    with session_scope(engine) as session:
+        row = find_batch(session, ref)
+    if row.closed_at is None and row.batch_id is not None:
+        settings = settings_for(load_project(row.project_id))
+        row = run_async(refresh(engine, row, BatchClient(row.provider, settings.api_base)))
+    with session_scope(engine) as session:
+        return row, item_states(session, row.id)
