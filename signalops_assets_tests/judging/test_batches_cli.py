@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from signalops_assets.cli.main import cli
 from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
+from signalops_assets.db.models import Project
 from signalops_assets.db.session import session_scope
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.judging.test_batch_mode import batch_project, counts, submit
@@ -66,3 +67,29 @@ def test_unknown_batch_is_one_line(sqlite_engine: Engine) -> None:
     assert result.exit_code == 2
     assert result.output.strip() == ("error: no batch 'batch_nope' (see: signalops batches list)")
     assert run("batches list").output.strip() == "no batches"
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("mode: overnight", "llm.mode"),
+        ("batch_retry: never", "llm.batch_retry"),
+        ("batch_max_requests: 50001", "llm.batch_max_requests"),
+        ("batch_max_bytes: 300000000", "llm.batch_max_bytes"),
+    ],
+)
+def test_bad_batch_settings_are_one_line(
+    sqlite_engine: Engine, isolated_env: Path, line: str, field: str
+) -> None:
+    cfg = isolated_env / "projects" / "spectra.yaml"
+    cfg.write_text(cfg.read_text().replace("llm:\n", f"llm:\n  {line}\n", 1))
+    result = run("batches poll --project spectra")
+    assert result.exit_code == 0  # no batches: the poll has nothing to load a project for
+    with session_scope(sqlite_engine) as session:  # an open batch of the project
+        session.add(Project(project_id="spectra", name="Spectra"))
+        session.flush()
+        session.add(LLMBatch(project_id="spectra", provider="openai", model="m", batch_id="b"))
+    result = run("batches status b")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (message,) = result.output.strip().splitlines()
+    assert message.startswith("error: ") and f"field '{field}'" in message
