@@ -126,7 +126,7 @@ def judge_configured_projects(
         run_rows.append(
             [
                 project_id,
-                judge.description,
+                summary.judge,  # the judge's description, "(batch mode)" when it submitted
                 summary.posts_judged,
                 summary.judgments_stored,
                 summary.failures,

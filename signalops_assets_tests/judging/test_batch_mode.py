@@ -74,6 +74,8 @@ def test_submit_poll_ingest_once(
     assert good == 0 and fake_llm.call_count() == 0  # nothing judged interactively
     assert meta["posts_submitted_to_batches"] == posts
     assert f"submitted {posts} posts" in str(meta["batches"])
+    (row,) = meta["this_run"].records
+    assert row.data["judge"].endswith("(batch mode)") and row.data["posts_judged"] == 0
     with session_scope(engine) as session:
         rows = session.scalars(select(LLMBatch)).all()
         assert len(rows) == -(-posts // 100)  # chunks within batch_max_requests
@@ -177,3 +179,40 @@ def test_local_models_run_interactively_in_batch_mode(
     assert meta["posts_submitted_to_batches"] == 0 and good == posts
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(LLMBatch)) == 0
+
+
+def test_shadow_experiment_batches_one_model_each(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    from signalops_assets.db.models import ABResult
+    from signalops_assets.experiments.service import create_experiment
+
+    batch_project(batch_env / "projects")
+    with session_scope(engine) as session:
+        create_experiment(
+            session, "spectra", "openai/judge-a", "openai/judge-b", 0.5, mode="shadow"
+        )
+    submit(db_url, fake_llm)
+    posts, _, _ = counts(engine)
+    with session_scope(engine) as session:
+        models = sorted(session.scalars(select(LLMBatch.model)).all())
+    assert models == ["openai/judge-a", "openai/judge-b"]
+    instance = DagsterInstance.ephemeral()
+    tick(db_url, fake_llm, instance)
+    (event,) = tick(db_url, fake_llm, instance).asset_events
+    assert event.metadata["ingested_judgments"].value == 2 * posts
+    with session_scope(engine) as session:
+        arms = dict(
+            session.execute(select(ABResult.arm, func.count()).group_by(ABResult.arm)).all()
+        )
+        shadow = session.scalar(
+            select(func.count()).where(Judgment.judge_key.like("%:shadow"), ~Judgment.is_primary)
+        )
+    assert arms == {"primary": posts, "canary": posts} and shadow == posts
+    # The two models disagree on a deterministic subset, as interactive judging would show.
+    with session_scope(engine) as session:
+        labels = session.execute(select(Judgment.post_id, Judgment.arm, Judgment.label)).all()
+    by_post: dict[int, set[str | None]] = {}
+    for post_id, _, label in labels:
+        by_post.setdefault(post_id, set()).add(label)
+    assert any(len(v) > 1 for v in by_post.values())
