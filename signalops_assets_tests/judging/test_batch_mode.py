@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
 from signalops_assets.db.models import Judgment, Post
@@ -99,6 +99,10 @@ def test_submit_poll_ingest_once(
     # A second poll (and another judged_posts run) stores nothing twice.
     later = tick(db_url, fake_llm, instance)
     assert later.skip_message == "no open batches"  # type: ignore[union-attr]
+    with session_scope(engine) as session:  # as if a crash came before the batch was closed
+        session.execute(update(LLMBatch).values(closed_at=None))
+    (replay,) = tick(db_url, fake_llm, instance).asset_events
+    assert replay.metadata["ingested_judgments"].value == 0
     assert submit(db_url, fake_llm)["posts_submitted_to_batches"] == 0
     assert counts(engine) == (posts, posts, 0)
     assert len(fake_llm.batches.executed) == posts
@@ -216,3 +220,60 @@ def test_shadow_experiment_batches_one_model_each(
     for post_id, _, label in labels:
         by_post.setdefault(post_id, set()).add(label)
     assert any(len(v) > 1 for v in by_post.values())
+
+
+def test_interrupted_submission_is_adopted_or_released(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    """Rows committed before the provider answered (a crash in between): the one whose batch
+    the provider has (named in its metadata) is adopted, the other is released."""
+    import asyncio
+    from datetime import timedelta
+
+    from signalops_assets.db.models import utcnow
+    from signalops_assets.judging.batch_poll import poll_batches
+    from signalops_assets.judging.batches import ROW_KEY
+    from signalops_assets.llm.batch_client import BatchClient
+    from signalops_assets.llm.settings import LLMSettings
+
+    batch_project(batch_env / "projects")
+    with session_scope(engine) as session:
+        post_ids = session.scalars(select(Post.id).order_by(Post.id).limit(2)).all()
+        rows = []
+        for post_id in post_ids:
+            row = LLMBatch(project_id="spectra", provider="openai", model=MODEL, requests=1)
+            row.created_at = utcnow() - timedelta(hours=1)
+            session.add(row)
+            session.flush()
+            session.add(
+                LLMBatchItem(
+                    batch_row_id=row.id,
+                    custom_id=f"post-{post_id}-0",
+                    post_id=post_id,
+                    judge_key=MODEL,
+                    state="open",
+                )
+            )
+            rows.append(row.id)
+    client = BatchClient("openai", fake_llm.base_url)
+    line = (
+        f'{{"custom_id": "post-{post_ids[0]}-0", "method": "POST", "url": "/v1/chat/completions",'
+        ' "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}\n'
+    )
+
+    async def provider_side() -> str:
+        import io
+
+        file_id = await client.upload(io.BytesIO(line.encode()))
+        return str((await client.create(file_id, {ROW_KEY: str(rows[0])})).id)
+
+    adopted = asyncio.run(provider_side())
+    settings = LLMSettings(api_base=fake_llm.base_url)
+    poll_batches(engine, lambda _p: settings)
+    with session_scope(engine) as session:
+        left = session.scalars(select(LLMBatch.batch_id)).all()
+        items = session.scalars(select(LLMBatchItem.post_id)).all()
+    assert left == [adopted] and items == [post_ids[0]]  # the second row and item are gone
+    for _ in range(2):
+        poll_batches(engine, lambda _p: settings)
+    assert counts(engine)[1] == 1  # the adopted batch was ingested like any other
