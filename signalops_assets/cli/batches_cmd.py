@@ -30,7 +30,7 @@ def batches() -> None:
 def list_(project_id: str | None, open_only: bool) -> None:
     """Batches, newest first: provider id, model, status, requests, when ingested."""
     from signalops_assets.db.session import session_scope
-    from signalops_assets.judging.batches import list_batches
+    from signalops_assets.judging.batch_records import list_batches
     from signalops_assets.reporting import text_table
 
     with session_scope(common.engine()) as session:
@@ -76,7 +76,7 @@ def poll(project_ids: tuple[str, ...]) -> None:
 def cancel(batch: str) -> None:
     """Ask the provider to cancel; the next poll ingests what finished, releases the rest."""
     from signalops_assets.config import load_project
-    from signalops_assets.judging.batches import cancel_batch
+    from signalops_assets.judging.batch_records import cancel_batch
 
     state = cancel_batch(common.engine(), batch, lambda pid: _settings(load_project(pid)))
     click.echo(f"batch {batch}: {state}")

@@ -107,7 +107,7 @@ def batch_status(
 ) -> tuple[LLMBatch, dict[str, int]]:
     """One batch as the provider sees it now (recorded), with its items by state. An open
     batch is refreshed, never ingested: ingesting is the poll's (the sensor's) job."""
-    from signalops_assets.judging.batches import find_batch, item_states
+    from signalops_assets.judging.batch_records import find_batch, item_states
 
     with session_scope(engine) as session:
         row = find_batch(session, ref)
