@@ -66,7 +66,7 @@ def _cost(engine: Any) -> tuple[float, int]:
     return float(total or 0.0), int(n)
 
 
-def run(posts: int = 300) -> dict[str, float]:
+def run(posts: int = 200) -> dict[str, float]:
     """Judge `posts` posts both ways; dollars of each and their ratio."""
     from signalops_assets.judging.batch_poll import poll_batches
     from signalops_assets.judging.batches import submit_pending
@@ -109,7 +109,7 @@ def run(posts: int = 300) -> dict[str, float]:
 
 
 def main() -> None:
-    posts = int(os.environ.get("BENCH_COST_POSTS", "300"))
+    posts = int(os.environ.get("BENCH_COST_POSTS", "200"))
     r = run(posts)
     print(
         f"{posts} posts by {MODEL}: interactive ${r['interactive_usd']:.4f} "
