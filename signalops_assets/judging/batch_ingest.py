@@ -44,23 +44,25 @@ class PollReport:
     given_up: int = 0
     released: int = 0  # cancelled items, pending again
     cost_usd: float = 0.0
-    broken: dict[str, str] = field(default_factory=dict)  # project → why it was skipped
+    broken: dict[str, str] = field(default_factory=dict)  # project (or project/batch) → why
 
     @property
     def changed(self) -> bool:
         return bool(self.ingested or self.retried or self.resubmitted or self.released)
 
     def describe(self) -> str:
-        if not self.polled and not self.changed:
+        if not self.polled and not self.changed and not self.broken:
             return "no open batches"
+        unpolled = f"; {len(self.broken)} not polled (see warnings)" if self.broken else ""
         states = ", ".join(f"{b} {s}" for b, s in sorted(self.polled.items()))
         if not self.changed:
-            return f"{len(self.polled)} open batches: {states}"
+            return f"{len(self.polled)} open batches: {states}{unpolled}"
         done = ", ".join(f"{b}: {n}" for b, n in sorted(self.ingested.items()))
         return (
             f"ingested {self.stored} judgments from batches [{done}]; {self.failed_items} items "
             f"failed, {self.retried} retried interactively, resubmitted in "
             f"[{', '.join(self.resubmitted)}], {self.given_up} given up, {self.released} released"
+            f"{unpolled}"
         )
 
 

@@ -17,7 +17,7 @@ from signalops_assets.judging.batch_ingest import PollReport, SettingsFor, inges
 from signalops_assets.judging.batch_retry import recover_submitting, retry_items
 from signalops_assets.judging.batches import TERMINAL
 from signalops_assets.llm.batch_client import BatchClient
-from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.gateway import _error_line, run_async
 from signalops_assets.llm.settings import LLMSettings
 
 
@@ -53,29 +53,32 @@ def poll_batches(
         except ConfigError as exc:
             report.broken[project_id] = str(exc)
             continue
-        settings = settings_for(project)
         mine = [r for r in rows if r.project_id == project_id]
-
-        async def one_project(
-            project: ProjectConfig = project,
-            settings: LLMSettings = settings,
-            mine: list[LLMBatch] = mine,
-        ) -> None:
-            for row in mine:
-                if row.batch_id is None:
-                    await recover_submitting(
-                        engine, row, BatchClient(row.provider, settings.api_base)
-                    )
-                    continue
-                client = BatchClient(row.provider, settings.api_base)
-                row = await refresh(engine, row, client)
-                report.polled[row.batch_id or ""] = row.status
-                if row.status in TERMINAL:
-                    await ingest(engine, row, project, client, report)
-            await retry_items(engine, project, settings, report, retry_limit)
-
-        run_async(one_project())
+        run_async(_poll_project(engine, project, settings_for(project), mine, report, retry_limit))
     return report
+
+
+async def _poll_project(
+    engine: Engine,
+    project: ProjectConfig,
+    settings: LLMSettings,
+    rows: list[LLMBatch],
+    report: PollReport,
+    retry_limit: int,
+) -> None:
+    for row in rows:
+        client = BatchClient(row.provider, settings.api_base)
+        try:
+            if row.batch_id is None:
+                await recover_submitting(engine, row, client)
+                continue
+            row = await refresh(engine, row, client)
+            report.polled[row.batch_id or ""] = row.status
+            if row.status in TERMINAL:
+                await ingest(engine, row, project, client, report)
+        except Exception as exc:  # reported; one unreachable batch must not block the others
+            report.broken[f"{project.project_id}/{row.batch_id or row.id}"] = _error_line(exc)
+    await retry_items(engine, project, settings, report, retry_limit)
 
 
 async def refresh(engine: Engine, row: LLMBatch, client: BatchClient) -> LLMBatch:

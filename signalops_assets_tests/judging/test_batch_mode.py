@@ -277,3 +277,22 @@ def test_interrupted_submission_is_adopted_or_released(
     for _ in range(2):
         poll_batches(engine, lambda _p: settings)
     assert counts(engine)[1] == 1  # the adopted batch was ingested like any other
+
+
+def test_a_batch_the_provider_lost_does_not_block_the_others(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    from signalops_assets.judging.batch_poll import poll_batches
+    from signalops_assets.llm.settings import LLMSettings
+
+    batch_project(batch_env / "projects")
+    submit(db_url, fake_llm)
+    with session_scope(engine) as session:
+        session.add(LLMBatch(project_id="spectra", provider="openai", model=MODEL, batch_id="gone"))
+    settings = LLMSettings(api_base=fake_llm.base_url)
+    report = poll_batches(engine, lambda _p: settings)
+    (where,) = report.broken
+    assert where == "spectra/gone" and "NotFound" in report.broken[where]
+    assert "1 not polled" in report.describe() and list(report.polled.values()) == ["in_progress"]
+    report = poll_batches(engine, lambda _p: settings)
+    assert report.stored == counts(engine)[0] and list(report.broken) == ["spectra/gone"]
