@@ -48,6 +48,14 @@ class LLMConfig(BaseModel):
     # Human-labelled posts shown to prompted judges as worked examples, part of the static
     # (cacheable) prompt prefix; 0: none. Changing it changes the judge's prompt version.
     few_shot: int = Field(0, ge=0, le=50)
+    # batch: judged_posts submits pending posts to the provider's batch API (half price, results
+    # within 24 h, ingested by llm_batch_sensor); local models always run interactively.
+    mode: Literal["interactive", "batch"] = "interactive"
+    # A batch item that failed or expired: judged again interactively, or in a new batch.
+    batch_retry: Literal["interactive", "resubmit"] = "interactive"
+    # OpenAI's limits per batch: 50,000 requests and a 200 MB input file.
+    batch_max_requests: int = Field(50_000, ge=1, le=50_000)
+    batch_max_bytes: int = Field(200_000_000, ge=1_000, le=200_000_000)
 
 
 # Keys older configs used in their free-form `llm:` dict, mapped to today's names.

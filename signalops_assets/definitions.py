@@ -21,6 +21,7 @@ from signalops_assets.fine_tuning.assets import (
 )
 from signalops_assets.jobs import deployment_executor, judging_job
 from signalops_assets.judging.assets import judged_posts, posts
+from signalops_assets.judging.batch_sensors import llm_batch_sensor
 from signalops_assets.judging.checks import judged_posts_failure_rate
 from signalops_assets.judging.partitions import build_partitioned_judged_posts, partitioned_enabled
 from signalops_assets.preferences.argilla_assets import argilla_dataset
@@ -61,7 +62,7 @@ defs = Definitions(
         candidate_offline_gate,
     ],
     jobs=[judging_job, experiment_analysis_job, dpo_export_job, fine_tune_job, promote_judge_job],
-    sensors=[draft_edits_sensor, promotion_sensor],
+    sensors=[draft_edits_sensor, promotion_sensor, llm_batch_sensor],
     schedules=[nightly_experiment_analysis],
     resources=default_resources(),
     # In-process on the embedded default; SIGNALOPS_EXECUTOR picks multiprocess or celery.

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from signalops_assets.cli import (
+    batches_cmd,
     db_cmd,
     drafts_cmd,
     experiment_cmd,
@@ -69,6 +70,7 @@ cli.add_command(drafts_cmd.drafts)
 cli.add_command(preferences_cmd.preferences)
 cli.add_command(export_cmd.export)
 cli.add_command(finetune_cmd.finetune)
+cli.add_command(batches_cmd.batches)
 cli.add_command(project_cmd.project)
 
 

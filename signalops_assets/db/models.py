@@ -314,3 +314,8 @@ class CollectorCursor(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The batch-mode tables live beside this module (batch_models.py); importing it here keeps
+# `Base.metadata` (Alembic, the schema test) complete whoever imports the models.
+import signalops_assets.db.batch_models  # noqa: E402, F401

@@ -66,8 +66,14 @@ def judge_configured_projects(
     from signalops_assets.db.models import Judgment as JudgmentRow
     from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
+    from signalops_assets.judging.batches import BatchSubmission, submit_in_batch_mode
     from signalops_assets.judging.factory import create_judge
-    from signalops_assets.judging.service import count_pending, judge_pending, pending_filter
+    from signalops_assets.judging.service import (
+        JudgeRunSummary,
+        count_pending,
+        judge_pending,
+        pending_filter,
+    )
     from signalops_assets.judging.totals import judge_totals
     from signalops_assets.llm.langfuse_links import langfuse_links
     from signalops_assets.llm.tracing import get_tracer, trace_context
@@ -79,7 +85,8 @@ def judge_configured_projects(
     spend = {"calls": 0, "reused": 0, "parse_failures": 0, "prompt_tokens": 0, "cached_tokens": 0}
 
     tracer = get_tracer()
-    given_up = 0
+    given_up = submitted = 0
+    batch_notes: list[str] = []
     configured = load_configured_projects()
     project_ids = [p.project_id for p in configured.loaded]
     for project in configured.loaded:
@@ -89,17 +96,28 @@ def judge_configured_projects(
             ensure_project(session, project)
             judge = create_judge(session, settings.gateway(), project)
         context.log.info(f"{project_id}: judging with {judge.description}")
-        with trace_context(run_id=context.run_id, metadata={"project": project_id}):
-            summary = judge_pending(
-                engine,
-                project_id,
-                judge,
-                max_concurrency=settings.max_concurrency,
-                max_attempts=project.llm.max_attempts,
-                created_from=created_from,
-                created_to=created_to,
-                on_progress=progress_logger(context, project_id, "posts"),
-            )
+        batch = submit_in_batch_mode(
+            engine, project, judge, settings, created_from=created_from, created_to=created_to
+        )
+        if isinstance(batch, str):
+            context.log.warning(f"{project_id}: llm.mode is batch, but {batch}: interactive")
+        if isinstance(batch, BatchSubmission):  # results arrive through llm_batch_sensor
+            context.log.info(f"{project_id}: {batch.describe()}")
+            batch_notes.append(f"{project_id}: {batch.describe()}")
+            submitted += batch.posts
+            summary = JudgeRunSummary(judge=f"{judge.description} (batch mode)")
+        else:
+            with trace_context(run_id=context.run_id, metadata={"project": project_id}):
+                summary = judge_pending(
+                    engine,
+                    project_id,
+                    judge,
+                    max_concurrency=settings.max_concurrency,
+                    max_attempts=project.llm.max_attempts,
+                    created_from=created_from,
+                    created_to=created_to,
+                    on_progress=progress_logger(context, project_id, "posts"),
+                )
         tracer.flush()
         if summary.given_up:
             context.log.warning(
@@ -117,7 +135,7 @@ def judge_configured_projects(
         run_rows.append(
             [
                 project_id,
-                judge.description,
+                summary.judge,  # the judge's description, "(batch mode)" when it submitted
                 summary.posts_judged,
                 summary.judgments_stored,
                 summary.failures,
@@ -165,6 +183,9 @@ def judge_configured_projects(
         "failure_rate": float(totals["failures"] / stored) if stored else 0.0,
         "total_cost_usd": float(totals["cost_usd"]),
         **cost_metadata(spend),
+        # Batch mode (llm.mode: batch): what went to the provider's batch API this run.
+        "posts_submitted_to_batches": submitted,
+        "batches": "; ".join(batch_notes) or "none submitted (interactive mode)",
         "this_run": table(RUN_COLUMNS, run_rows),
         # The current judge's totals, one row (and one set of plotted keys) per arm.
         "by_arm": table(ARM_COLUMNS, arm_rows),

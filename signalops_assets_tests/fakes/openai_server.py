@@ -4,7 +4,10 @@ Standard library only. The server speaks just enough of the OpenAI REST API for 
 ``openai/<name>`` provider (``api_base=server.base_url``) to work against it:
 
 * ``POST /v1/chat/completions`` (any path ending in ``/chat/completions``), optionally streamed;
-* ``GET /v1/models``.
+* ``GET /v1/models``;
+* ``/v1/files`` (any purpose; ``openai_files.FileStore``, the ``files`` attribute) and
+  ``/v1/batches`` (``openai_batches.BatchStore``, the ``batches`` attribute: create, retrieve,
+  cancel, list, with a controllable state machine and injectable item errors).
 
 By default every chat completion returns a JSON *judgment*
 ``{"label": "relevant"|"irrelevant"|"maybe", "confidence": float, "reasoning": str}`` derived
@@ -48,6 +51,8 @@ import pytest
 
 from signalops_assets.vocab import LABELS
 from signalops_assets_tests.fakes.http_base import LocalHTTPServer
+from signalops_assets_tests.fakes.openai_batches import BatchStore
+from signalops_assets_tests.fakes.openai_files import FileStore
 from signalops_assets_tests.fakes.prompt_cache import (
     PromptCache,
     chat_body_from_messages,
@@ -238,8 +243,35 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
+    def _store_route(self, method: str, body: bytes = b"") -> bool:
+        """Serve /files/... and /batches/... from the owner's stores; False: not theirs."""
+        path, _, query = self.path.partition("?")
+        parts = [p for p in path.split("/") if p]
+        for name in ("files", "batches"):
+            if name in parts:
+                rest = parts[parts.index(name) + 1 :]
+                owner = self.server.owner
+                if name == "files":
+                    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+                    content_type = self.headers.get("Content-Type", "")
+                    status, out = owner.files.handle(method, rest, content_type, body, params)
+                else:
+                    status, out = owner.batches.handle(method, rest, body)
+                if isinstance(out, bytes):
+                    self._send_bytes(status, out, "application/octet-stream")
+                else:
+                    self._send_json(status, out)
+                return True
+        return False
+
+    def do_DELETE(self) -> None:
+        if not self._store_route("DELETE"):
+            self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._store_route("GET"):
+            return
         if path.endswith("/models"):
             owner = self.server.owner
             data = [
@@ -253,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._store_route("POST", raw):
+            return
         if not path.endswith(("/chat/completions", "/messages")):
             self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
             return
@@ -389,6 +423,8 @@ class FakeOpenAIServer(LocalHTTPServer):
         self.prompt_cache = PromptCache()
         # Tokens per whitespace-separated word in reported usage (English text: about 1.3).
         self.tokens_per_word = 1.0
+        self.files = FileStore()
+        self.batches = BatchStore(self.files, self.batch_completion, _count_tokens)
 
     # -- lifecycle (start/stop/port/url: LocalHTTPServer) -----------------------------------
 
@@ -504,6 +540,8 @@ class FakeOpenAIServer(LocalHTTPServer):
             self._failures.clear()
         self.prompt_cache.clear()
         self.tokens_per_word = 1.0
+        self.files.clear()
+        self.batches.reset()
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -655,14 +693,7 @@ class FakeOpenAIServer(LocalHTTPServer):
             return
 
         user_text = _last_user_text(messages)
-        judgment = self._judgment(key, user_text, behavior)
-        if behavior.content is not None:
-            content = behavior.content
-        elif behavior.malformed:
-            mode: MalformedMode = "truncated" if behavior.malformed is True else behavior.malformed
-            content = self._malformed_content(mode, judgment)
-        else:
-            content = json.dumps(judgment)
+        content = self._content(key, user_text, behavior)
 
         def count(text: str) -> int:
             return round(_count_tokens(text) * self.tokens_per_word)
@@ -715,6 +746,44 @@ class FakeOpenAIServer(LocalHTTPServer):
                 "usage": usage,
             },
         )
+
+    def _content(self, key: str, user_text: str, behavior: Behavior) -> str:
+        judgment = self._judgment(key, user_text, behavior)
+        if behavior.content is not None:
+            return behavior.content
+        if behavior.malformed:
+            mode: MalformedMode = "truncated" if behavior.malformed is True else behavior.malformed
+            return self._malformed_content(mode, judgment)
+        return json.dumps(judgment)
+
+    def batch_completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The chat completion a batch line gets: the model's content behaviours (content,
+        malformed, label, ...) apply; its HTTP faults do not (batches inject item errors)."""
+        model = str(body.get("model", ""))
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        content = self._content(
+            _normalize_model(model), _last_user_text(messages), self.behavior_for(model)
+        )
+        prompt = sum(_count_tokens(_message_text(m)) for m in messages)
+        completion = _count_tokens(content)
+        return {
+            "id": "chatcmpl-fake-batch-" + hashlib.sha256(content.encode()).hexdigest()[:16],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        }
 
     @staticmethod
     def _sse_body(
