@@ -88,6 +88,25 @@ def test_a_shadow_experiment_reuses_the_backlog_its_primary_judged(
     assert run_judging(few).posts_judged == 0 and fake_llm.call_count() == 48
 
 
+def test_a_split_experiment_calls_only_its_canary_share(
+    engine: Engine,
+    few: ProjectConfig,
+    fake_llm: FakeOpenAIServer,
+    make_experiment: Callable[..., str],
+    run_judging: Callable[..., JudgeRunSummary],
+) -> None:
+    run_judging(_with_judge(few, PRIMARY))
+    experiment = make_experiment(canary_pct=0.3)
+    summary = run_judging(few)
+    rows = _rows(engine, judge_key=f"experiment:{experiment}")
+    canary = [r for r in rows if r.arm == "canary"]
+    assert 0 < len(canary) < 24 and len(rows) == 24
+    assert fake_llm.call_count("primary-x") == 24  # the primary share is all reused
+    assert fake_llm.call_count("canary-y") == len(canary) == summary.calls
+    assert summary.reused == 24 - len(canary)
+    assert all(r.reused_from_id is None for r in canary)
+
+
 @pytest.mark.parametrize("failing", ["primary", "canary"])
 def test_a_shadow_retry_calls_only_the_arm_that_failed(
     failing: str,
