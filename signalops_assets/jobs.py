@@ -46,8 +46,8 @@ def deployment_executor() -> ExecutorDefinition:
             from dagster_celery import celery_executor
         except ImportError as exc:
             raise RuntimeError(
-                f"{EXECUTOR_ENV}=celery needs the dagster-celery package "
-                "(same release train as dagster-postgres)"
+                f"{EXECUTOR_ENV}=celery needs the `celery` extra "
+                "(dagster-celery at the dagster-postgres version, and redis)"
             ) from exc
         executor: ExecutorDefinition = celery_executor
         return executor
