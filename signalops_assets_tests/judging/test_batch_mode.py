@@ -296,3 +296,47 @@ def test_a_batch_the_provider_lost_does_not_block_the_others(
     assert "1 not polled" in report.describe() and list(report.polled.values()) == ["in_progress"]
     report = poll_batches(engine, lambda _p: settings)
     assert report.stored == counts(engine)[0] and list(report.broken) == ["spectra/gone"]
+
+
+def test_experiment_in_batch_mode_reuses_the_backlog_and_sends_what_interactive_would(
+    engine: Engine, db_url: str, spectra: object, fake_llm: FakeOpenAIServer, batch_env: Path
+) -> None:
+    """The backlog judged in a batch; then a shadow experiment with the same primary: the
+    primary arm reuses those judgments (no request), only the canary goes to a batch. Lines
+    carry the gateway's own body: the JSON schema where LiteLLM supports one, never a key."""
+    from signalops_assets.db.models import ABResult
+    from signalops_assets.experiments.service import create_experiment
+
+    batch_project(batch_env / "projects")
+    submit(db_url, fake_llm)
+    instance = DagsterInstance.ephemeral()
+    tick(db_url, fake_llm, instance)
+    tick(db_url, fake_llm, instance)
+    posts, good, _ = counts(engine)
+    assert good == posts and len(fake_llm.batches.executed) == posts
+    first_lines = list(fake_llm.batches.executed)
+    assert all(line["body"]["response_format"]["type"] == "json_schema" for line in first_lines)
+    assert not any("api_key" in line["body"] or "api_base" in line["body"] for line in first_lines)
+
+    with session_scope(engine) as session:
+        create_experiment(session, "spectra", MODEL, "openai/judge-b", 0.5, mode="shadow")
+    meta = submit(db_url, fake_llm)
+    assert f"{posts} judgments reused (no request)" in str(meta["batches"])
+    with session_scope(engine) as session:
+        models = session.scalars(select(LLMBatch.model).order_by(LLMBatch.id)).all()
+        structured = session.scalars(select(LLMBatchItem.structured)).all()
+    assert list(models[-1:]) == ["openai/judge-b"] and models.count(MODEL) == len(models) - 1
+    assert all(structured[:posts])  # gpt-4o-mini's lines carried the schema
+    tick(db_url, fake_llm, instance)
+    tick(db_url, fake_llm, instance)
+    assert len(fake_llm.batches.executed) == 2 * posts  # the primary was never asked twice
+    canary_lines = fake_llm.batches.executed[posts:]
+    assert {line["body"]["model"] for line in canary_lines} == {"judge-b"}
+    with session_scope(engine) as session:
+        arms = dict(
+            session.execute(select(ABResult.arm, func.count()).group_by(ABResult.arm)).all()
+        )
+        reused = session.scalar(select(func.count()).where(Judgment.reused_from_id.is_not(None)))
+        versions = session.scalar(select(func.count()).where(Judgment.prompt_version.is_(None)))
+    assert arms == {"primary": posts, "canary": posts}
+    assert reused == posts and versions == 0  # every batch judgment records its prompt version
