@@ -15,6 +15,7 @@ BENCHES = [
     "analysis.py",
     "fine_tune.py",
     "cost.py",
+    "cost_batch.py",
 ]
 
 

@@ -13,8 +13,9 @@ Targets: ours <= 0.4x the baseline's total; <= 1.0 paid answer per post per (mod
 version), counted in the database. The fake's request log gives requests per post per
 version; above 1.0 it shows requests repeated below the gateway (seen on a loaded machine at
 2,000 posts: 1.011 with every judgment stored once and no failure).
-Batch: `run(n, judge_step=...)` takes how "ours" judges a step; bench/cost_batch.py can pass
-a batch runner and price with `batch_cost` (LiteLLM's *_batches fields).
+Batch mode is measured on its own by bench/cost_batch.py (same backlog, interactive vs batch,
+run next by `make bench`); `run(n, judge_step=...)` can take a batch runner, priced with
+`batch_cost` (LiteLLM's *_batches fields).
 """
 
 from __future__ import annotations
