@@ -4,7 +4,9 @@ Standard library only. The server speaks just enough of the OpenAI REST API for 
 ``openai/<name>`` provider (``api_base=server.base_url``) to work against it:
 
 * ``POST /v1/chat/completions`` (any path ending in ``/chat/completions``), optionally streamed;
-* ``GET /v1/models``.
+* ``GET /v1/models``;
+* ``/v1/files`` (``openai_files.py``) and ``/v1/fine_tuning/jobs`` (``openai_fine_tuning.py``),
+  whose succeeded jobs' ``ft:`` models are then served here (any other ``ft:`` name is a 404).
 
 By default every chat completion returns a JSON *judgment*
 ``{"label": "relevant"|"irrelevant"|"maybe", "confidence": float, "reasoning": str}`` derived
@@ -46,6 +48,9 @@ from types import TracebackType
 from typing import Any, Literal
 
 import pytest
+
+from signalops_assets_tests.fakes.openai_files import FilesStore
+from signalops_assets_tests.fakes.openai_fine_tuning import FineTuningStore
 
 __all__ = [
     "LABELS",
@@ -226,8 +231,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
+    def _extra_route(self, method: str, raw: bytes = b"") -> bool:
+        """Files and fine-tuning routes (their own modules); True when one answered."""
+        path = self.path.split("?", 1)[0].rstrip("/")
+        owner = self.server.owner
+        return owner.files.route(self, method, path, self.headers, raw) or (
+            owner.fine_tuning.route(self, method, path, raw)
+        )
+
+    def do_DELETE(self) -> None:
+        if not self._extra_route("DELETE"):
+            self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._extra_route("GET"):
+            return
         if path.endswith("/models"):
             owner = self.server.owner
             data = [
@@ -241,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._extra_route("POST", raw):
+            return
         if not path.endswith("/chat/completions"):
             self._send_error_json(404, f"Unknown path {self.path}", "invalid_request_error")
             return
@@ -366,6 +387,8 @@ class FakeOpenAIServer:
         self._counter = itertools.count()
         self._release = threading.Event()
         self._fault_rng = random.Random(20261201)
+        self.files = FilesStore()
+        self.fine_tuning = FineTuningStore(self.files)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -510,6 +533,8 @@ class FakeOpenAIServer:
     def reset(self) -> None:
         """Forget behaviours, recorded calls and failure counters; release held requests."""
         self.release()
+        self.files.reset()
+        self.fine_tuning.reset()
         with self._lock:
             self._calls.clear()
             self._behaviors.clear()
@@ -665,6 +690,12 @@ class FakeOpenAIServer:
             )
             return
 
+        if not self.fine_tuning.serves(key):
+            call.outcome = "error:404"
+            handler._send_error_json(
+                404, f"The model `{model}` does not exist", "invalid_request_error"
+            )
+            return
         user_text = _last_user_text(messages)
         judgment = self._judgment(key, user_text, behavior)
         if behavior.content is not None:
