@@ -94,9 +94,10 @@ def create(
         err=True,
     )
     if gate and outcome.model_id:
-        from signalops_assets.llm.gateway import LLMGateway
+        from signalops_assets.llm.settings import environment_defaults, resolve
 
-        result = gate_candidate(engine, LLMGateway(), project_id, outcome.model_id)
+        gateway = resolve(cfg.llm, environment_defaults()).gateway()
+        result = gate_candidate(engine, gateway, project_id, outcome.model_id)
         click.echo(result.describe(), err=True)
     click.echo(outcome.model_id)
 
