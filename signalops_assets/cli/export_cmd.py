@@ -166,8 +166,7 @@ def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
         click.echo(
             f"{pid}: {summary.counts['train']} train, {summary.counts['eval']} eval pairs "
             f"({fmt}; sources: {sources}; {summary.duplicates} duplicates left out) "
-            f"→ {summary.out_dir}"
-            + (f" (training set {recorded[0]})" if recorded else "")
+            f"→ {summary.out_dir}" + (f" (training set {recorded[0]})" if recorded else "")
         )
         if not summary.counts["eval"] and summary.total:
             click.echo(

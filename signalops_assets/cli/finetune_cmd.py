@@ -37,7 +37,9 @@ def _api_base() -> ApiBase:
     default=None,
     help="litellm backend: the provider (default: fine_tuning.provider)",
 )
-@click.option("--base-model", default=None, help="litellm backend (default: fine_tuning.base_model)")
+@click.option(
+    "--base-model", default=None, help="litellm backend (default: fine_tuning.base_model)"
+)
 @click.option("--name", default=None, help="Model name (default: <project>-judge)")
 @click.option("--gate/--no-gate", default=True, help="Run the offline gate on held-out labels")
 def create(

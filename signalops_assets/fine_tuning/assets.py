@@ -65,9 +65,7 @@ def fine_tuned_judge(
             context.log.info(f"{project_id}: no training set yet")
             continue
         cfg = load_project(project_id)
-        state = ensure_candidate(
-            database.engine(), summary, cfg, llm.settings(cfg.llm).api_base
-        )
+        state = ensure_candidate(database.engine(), summary, cfg, llm.settings(cfg.llm).api_base)
         metadata[f"{project_id}/job_id"] = MetadataValue.int(state.job_id)
         metadata[f"{project_id}/status"] = MetadataValue.text(state.status)
         metadata[f"{project_id}/model_id"] = MetadataValue.text(str(state.model_id))

@@ -38,9 +38,11 @@ def record_dpo_training_set(engine: Engine, summary: ExportSummary) -> tuple[int
             .limit(1)
         )
         digests = {split: info["sha256"] for split, info in files.items()}
-        if latest is not None and {
-            split: dict(latest.files).get(split, {}).get("sha256") for split in SPLITS
-        } == digests:
+        if (
+            latest is not None
+            and {split: dict(latest.files).get(split, {}).get("sha256") for split in SPLITS}
+            == digests
+        ):
             return latest.id, False
         row = TrainingSet(
             project_id=summary.project_id,

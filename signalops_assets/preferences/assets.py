@@ -171,8 +171,8 @@ def dpo_jsonl(
 ) -> MaterializeResult[None]:
     """`<export_dir>/<project>/dpo/{train,eval}.jsonl` from the unfiltered pairs, split by post,
     each file replaced atomically (export_dir: SIGNALOPS_EXPORT_DIR or data/exports)."""
-    from signalops_assets.preferences.events import collector_position
     from signalops_assets.fine_tuning.dpo_sets import record_dpo_training_set
+    from signalops_assets.preferences.events import collector_position
     from signalops_assets.preferences.export import dpo_dir, export_dpo
 
     engine, rows, files = database.engine(), [], []

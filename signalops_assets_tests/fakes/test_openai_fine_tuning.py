@@ -16,7 +16,9 @@ import openai
 
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
-TRAIN = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}\n'
+TRAIN = (
+    b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}\n'
+)
 
 
 def _kw(server: FakeOpenAIServer) -> dict[str, Any]:
@@ -30,7 +32,9 @@ def _run(coro: Any) -> Any:
 
 
 def _upload(server: FakeOpenAIServer, purpose: str = "fine-tune") -> str:
-    uploaded = _run(litellm.acreate_file(file=("train.jsonl", TRAIN), purpose=purpose, **_kw(server)))
+    uploaded = _run(
+        litellm.acreate_file(file=("train.jsonl", TRAIN), purpose=purpose, **_kw(server))
+    )
     return str(uploaded.id)
 
 

@@ -30,8 +30,16 @@ def _edit(engine: Engine, ids: list[int]) -> None:
 def _export(tmp_path: Path) -> str:
     out = CliRunner().invoke(
         cli,
-        ["export", "training-data", "--type", "dpo", "--project", "spectra", "--output",
-         str(tmp_path / "out")],  # fmt: skip
+        [
+            "export",
+            "training-data",
+            "--type",
+            "dpo",
+            "--project",
+            "spectra",
+            "--output",
+            str(tmp_path / "out"),
+        ],
     )
     assert out.exit_code == 0, out.output
     return out.stdout
@@ -66,7 +74,8 @@ def test_dpo_export_is_a_recorded_training_set(
         assert len(lines) == files[split]["rows"] == counts[split] == len(splits[split])
         assert counts["posts"][split] == len(splits[split])
     assert counts["sources"] == {"edit": 8} and counts["format"] == "trl"
-    assert all(json.loads(line)["chosen"] for line in Path(files["train"]["path"]).open())
+    train_lines = Path(files["train"]["path"]).read_text().splitlines()
+    assert all(json.loads(line)["chosen"] for line in train_lines)
 
     assert "(training set 1)" in _export(tmp_path)  # same content: nothing new recorded
     more = [i for i in make_drafts(engine, spectra, 9) if i not in first]

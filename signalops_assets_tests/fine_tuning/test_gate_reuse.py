@@ -8,11 +8,10 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from dagster import materialize
 from sqlalchemy import Engine, delete, select, update
-
-import pytest
 
 from signalops_assets.cli.main import cli
 from signalops_assets.db.models import Judgment, Post, TrainingSetPost
@@ -39,7 +38,9 @@ def test_gate_calls_the_current_judge_only_for_posts_it_never_judged(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-gate")
     project = tmp_path / "projects" / "spectra.yaml"
     project.write_text(
-        project.read_text().replace("judge_model: local/keyword-judge", f"judge_model: openai/{CURRENT}")
+        project.read_text().replace(
+            "judge_model: local/keyword-judge", f"judge_model: openai/{CURRENT}"
+        )
     )
     assert run(f"posts import {REPO / 'data/sample/posts.jsonl'} --project spectra").exit_code == 0
     assert run(f"judgments import-labels {REPO / 'data/sample/human_labels.csv'}").exit_code == 0
@@ -59,9 +60,7 @@ def test_gate_calls_the_current_judge_only_for_posts_it_never_judged(
         labelled = session.scalars(
             select(Post).where(Post.human_label.is_not(None)).order_by(Post.id)
         ).all()
-        held_out = [
-            p for p in labelled if eval_split("spectra", p.author, p.text, 0.2) == "eval"
-        ]
+        held_out = [p for p in labelled if eval_split("spectra", p.author, p.text, 0.2) == "eval"]
         failed, never = held_out[0], held_out[1]
         session.execute(  # a failed judgment is no answer: the gate must ask again
             update(Judgment)
@@ -79,9 +78,11 @@ def test_gate_calls_the_current_judge_only_for_posts_it_never_judged(
     assert len(asked) == 2
     assert {t for t in texts for call in asked if t in call.prompt_text} == texts
     with session_scope(engine) as session:
-        n_eval = len(session.scalars(
-            select(TrainingSetPost.post_id).where(TrainingSetPost.split == "eval")
-        ).all())
+        n_eval = len(
+            session.scalars(
+                select(TrainingSetPost.post_id).where(TrainingSetPost.split == "eval")
+            ).all()
+        )
     gate = json.loads(run(f"model show {created.stdout.strip()}").stdout)["metrics"]["offline_gate"]
     assert gate["current"] == f"openai/{CURRENT}" and gate["n"] == n_eval == len(held_out)
     assert gate["current_reused"] == n_eval - 2

@@ -113,7 +113,9 @@ def test_success_registers_once_across_restarts_then_gates(
     from signalops_assets.fine_tuning.litellm_backend import RemoteStatus
     from signalops_assets.fine_tuning.remote import record_status
 
-    racing = record_status(engine, job.id, RemoteStatus("succeeded", "succeeded", model_id, None, 1))
+    racing = record_status(
+        engine, job.id, RemoteStatus("succeeded", "succeeded", model_id, None, 1)
+    )
     assert not racing.registered and _registered(engine) == 1
 
     shown = json.loads(run(f"model show {model_id}").stdout)
@@ -156,7 +158,9 @@ def test_failure_records_the_providers_reason(
         assert _tick(db_url, remote).run_requests == []
     job = _job(engine)
     assert job.status == "failed" and job.model_id is None
-    assert job.error == "invalid_training_file: Training file has 2 examples with no assistant message"
+    assert (
+        job.error == "invalid_training_file: Training file has 2 examples with no assistant message"
+    )
     status = run("finetune status 1")
     assert status.exit_code == 0 and status.stdout.startswith("job 1: failed")
     assert "no assistant message" in status.stdout
