@@ -196,3 +196,32 @@ def test_submission_errors_are_one_line(
     assert "submission failed" in refused.output and "sk-fake" not in refused.output
     job = _job(engine)
     assert job.status == "failed" and "submission failed" in str(job.error)
+
+
+def test_assets_submit_one_job_per_training_set_and_wait_for_the_sensor(
+    engine: Engine, db_url: str, remote: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    from signalops_assets.fine_tuning.assets import (
+        candidate_experiment,
+        candidate_offline_gate,
+        fine_tuned_judge,
+        judge_training_set,
+    )
+
+    project = tmp_path / "projects" / "spectra.yaml"
+    project.write_text(project.read_text() + "  backend: litellm\n")  # under fine_tuning:
+    resources = {
+        "database": DatabaseResource(url=db_url),
+        "llm": LLMResource(api_base=remote.base_url),
+    }
+    assets = [judge_training_set, fine_tuned_judge, candidate_offline_gate, candidate_experiment]
+    result = materialize(assets, resources=resources)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata == {}  # nothing to gate while the job runs
+    assert len(remote.fine_tuning.jobs()) == 1 and _job(engine).status == "queued"
+    assert materialize(assets[1:], resources=resources).success
+    assert len(remote.fine_tuning.jobs()) == 1  # the same training set: no second job
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ABExperiment)) == 0
+    requests = [_tick(db_url, remote).run_requests for _ in range(3)]
+    assert [len(r) for r in requests] == [0, 0, 1]
