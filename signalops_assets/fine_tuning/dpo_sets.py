@@ -4,8 +4,9 @@ post ids of each split in `training_set_posts`.
 
 The DPO export rewrites its two files whenever reviews arrive, so a set is recorded only when
 the files' content differs from the project's latest recorded DPO set: re-exporting the same
-pairs adds nothing. The paths are the live export's; the recorded sha256 says whether a file
-there still is that set.
+pairs adds nothing. The recorded paths are the export's snapshot files (`dpo/train.jsonl` is a
+symlink that moves with each export); the export prunes snapshots older than the previous one,
+so an old set's files may be gone, while its sha256 still identifies its content.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def record_dpo_training_set(engine: Engine, summary: ExportSummary) -> tuple[int
         return None
     files = {
         split: {
-            "path": str(summary.path(split)),
+            "path": str(summary.path(split).resolve()),
             "sha256": sha256_file(summary.path(split)),
             "rows": summary.counts[split],
         }
