@@ -63,8 +63,12 @@ def _kwargs(provider: str, api_base: str | None) -> dict[str, Any]:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The error's first line with anything key-like redacted: a provider's 401 may echo part
+    of the key, and this line is stored on the job and printed."""
+    from signalops_assets.llm.tracing import scrub
+
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+    return str(scrub(f"{type(exc).__name__}: {text[0] if text else ''}"))[:500]
 
 
 async def _upload(litellm: Any, path: Path, kwargs: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@
   suffix, ...) → a job in ``validating_files``; both files must exist with purpose fine-tune;
 * ``GET /v1/fine_tuning/jobs/{id}`` → the job, advanced one state per retrieve:
   validating_files → queued → running → succeeded (``fine_tuned_model: ft:...``) or failed
-  (``fail_next`` injects that, with an error code and message);
+  (``fail_next`` injects that, with an error code and message; ``reject_next`` answers the
+  next create with an HTTP error instead);
 * ``GET /v1/fine_tuning/jobs`` → the list; ``GET .../{id}/events`` → its events;
 * ``POST .../{id}/cancel`` → cancelled (400 once the job has finished).
 
@@ -86,11 +87,18 @@ class FineTuningStore:
         self._jobs: dict[str, FakeFineTuneJob] = {}
         self._ids = itertools.count(1)
         self._fail_next: tuple[str, str] | None = None
+        self._reject_next: tuple[int, str] | None = None
 
     def reset(self) -> None:
         with self._lock:
             self._jobs.clear()
             self._fail_next = None
+            self._reject_next = None
+
+    def reject_next(self, status: int, message: str) -> None:
+        """The next create request is answered with this HTTP error (no job is created)."""
+        with self._lock:
+            self._reject_next = (status, message)
 
     def fail_next(self, message: str, code: str = "invalid_training_file") -> None:
         """The next job created fails (after running) with this error."""
@@ -182,6 +190,11 @@ class FineTuningStore:
             body = json.loads(raw or b"{}")
         except ValueError:
             handler._send_error_json(400, "invalid JSON body", "invalid_request_error")
+            return
+        with self._lock:
+            rejected, self._reject_next = self._reject_next, None
+        if rejected is not None:
+            handler._send_error_json(rejected[0], rejected[1], "invalid_request_error")
             return
         problem = self._invalid(body)
         if problem:

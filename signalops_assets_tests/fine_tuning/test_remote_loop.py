@@ -197,6 +197,16 @@ def test_submission_errors_are_one_line(
     job = _job(engine)
     assert job.status == "failed" and "submission failed" in str(job.error)
 
+    # A provider error that echoes the key: stored and printed with the key redacted.
+    monkeypatch.setenv("SIGNALOPS_LLM_API_BASE", remote.base_url)
+    remote.fine_tuning.reject_next(401, "Incorrect API key provided: sk-fake-remote-loop")
+    echoed = run("finetune create --project spectra --backend litellm")
+    assert echoed.exit_code == 2 and "Incorrect API key" in echoed.output
+    assert "sk-fake-remote-loop" not in echoed.output and "[redacted]" in echoed.output
+    with session_scope(engine) as session:
+        errors = [str(j.error) for j in session.scalars(select(FineTuneJob))]
+    assert len(errors) == 2 and not any("sk-fake-remote-loop" in e for e in errors)
+
 
 def test_assets_submit_one_job_per_training_set_and_wait_for_the_sensor(
     engine: Engine, db_url: str, remote: FakeOpenAIServer, tmp_path: Path
