@@ -9,8 +9,9 @@ never passed through here, so they cannot reach a log or the database.
 
 DPO: LiteLLM 1.110 builds the job body from model, training_file, hyperparameters, suffix,
 validation_file, integrations and seed only; `method` (as a keyword or inside `extra_body`) is
-dropped for openai and azure (verified against the fake server's request log, see
-tests/fine_tuning/test_litellm_backend.py), so drafter DPO jobs cannot be submitted through it.
+dropped for openai and azure (verified against the fake server's request log in
+signalops_assets_tests/fine_tuning/test_litellm_dpo_method.py), so drafter DPO jobs cannot be
+submitted through it.
 """
 
 from __future__ import annotations
