@@ -9,8 +9,9 @@
 * ``GET /v1/fine_tuning/jobs`` → the list; ``GET .../{id}/events`` → its events;
 * ``POST .../{id}/cancel`` → cancelled (400 once the job has finished).
 
-A succeeded job's ``ft:`` model is then served for chat completions; any other ``ft:`` name is
-a 404 "model does not exist", as on the real API (see ``serves``).
+A succeeded job's ``ft:`` model is then served for chat completions; a name of the fake's own
+(``ft:<base>:fake-org:...``) that no job produced yet is a 404 "model does not exist", as on
+the real API (see ``serves``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from signalops_assets_tests.fakes.openai_files import FilesStore, JSONResponder
 
 __all__ = ["FakeFineTuneJob", "FineTuningStore"]
 
+ORG = "fake-org"  # the organisation in the fake's fine-tuned model names
 PENDING = ("validating_files", "queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
 _JOB = re.compile(r"/fine_tuning/jobs/([^/]+)(/events|/cancel)?$")
@@ -110,8 +112,10 @@ class FineTuningStore:
             return [copy.deepcopy(j) for j in self._jobs.values()]
 
     def serves(self, model: str) -> bool:
-        """Whether chat completions may answer as ``model``: ``ft:`` names only once trained."""
-        if not model.startswith("ft:"):
+        """Whether chat completions may answer as ``model``: the fake's own fine-tunes
+        (``ft:<base>:fake-org:...``) only once their job succeeded; any other name, including
+        ``ft:`` ids a test registers by hand, as always."""
+        if not (model.startswith("ft:") and f":{ORG}:" in model):
             return True
         with self._lock:
             return any(j.fine_tuned_model == model for j in self._jobs.values())
@@ -143,7 +147,7 @@ class FineTuningStore:
             return
         tag = job.id.rsplit("-", 1)[-1]
         job.status = "succeeded"
-        job.fine_tuned_model = f"ft:{job.model}:fake-org:{job.suffix or ''}:{tag}"
+        job.fine_tuned_model = f"ft:{job.model}:{ORG}:{job.suffix or ''}:{tag}"
         self._event(job, f"New fine-tuned model created: {job.fine_tuned_model}")
 
     # -- HTTP routes ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Standard library only. The server speaks just enough of the OpenAI REST API for 
 * ``POST /v1/chat/completions`` (any path ending in ``/chat/completions``), optionally streamed;
 * ``GET /v1/models``;
 * ``/v1/files`` (``openai_files.py``) and ``/v1/fine_tuning/jobs`` (``openai_fine_tuning.py``),
-  whose succeeded jobs' ``ft:`` models are then served here (any other ``ft:`` name is a 404).
+  whose succeeded jobs' ``ft:`` models are then served here (the fake's own ``ft:`` names are a
+  404 until their job succeeded).
 
 By default every chat completion returns a JSON *judgment*
 ``{"label": "relevant"|"irrelevant"|"maybe", "confidence": float, "reasoning": str}`` derived

@@ -183,22 +183,19 @@ def test_cancel_records_it_and_polling_stops(
     assert again.output.count("\n") == 1 and _registered(engine) == 0
 
 
-def test_submission_errors_are_one_line(
-    engine: Engine, remote: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_submission_errors_are_one_line(engine: Engine, remote: FakeOpenAIServer) -> None:
     drafter = run("finetune create --project spectra --type drafter --backend litellm")
     assert drafter.exit_code == 2 and "drops the DPO `method`" in drafter.output
     local = run("finetune create --project spectra --provider azure")
     assert local.exit_code == 2 and "need --backend litellm" in local.output
-    monkeypatch.setenv("SIGNALOPS_LLM_API_BASE", "http://127.0.0.1:9/v1")  # nothing listens
-    refused = run("finetune create --project spectra --backend litellm")
+    remote.fine_tuning.reject_next(400, "model gpt-nope is not available for fine-tuning")
+    refused = run("finetune create --project spectra --backend litellm --base-model gpt-nope")
     assert refused.exit_code == 2 and refused.output.count("\n") == 1
-    assert "submission failed" in refused.output and "sk-fake" not in refused.output
+    assert "submission failed" in refused.output and "not available" in refused.output
     job = _job(engine)
-    assert job.status == "failed" and "submission failed" in str(job.error)
+    assert job.status == "failed" and "not available for fine-tuning" in str(job.error)
 
     # A provider error that echoes the key: stored and printed with the key redacted.
-    monkeypatch.setenv("SIGNALOPS_LLM_API_BASE", remote.base_url)
     remote.fine_tuning.reject_next(401, "Incorrect API key provided: sk-fake-remote-loop")
     echoed = run("finetune create --project spectra --backend litellm")
     assert echoed.exit_code == 2 and "Incorrect API key" in echoed.output
