@@ -48,7 +48,13 @@ def judge_training_set(
     return MaterializeResult(metadata=metadata)
 
 
-@asset(deps=[judge_training_set], group_name="fine_tuning", kinds={"scikitlearn", "openai"})
+# In the `llm` pool like every asset that calls a provider (remote submission).
+@asset(
+    deps=[judge_training_set],
+    group_name="fine_tuning",
+    kinds={"scikitlearn", "openai"},
+    pool="llm",
+)
 def fine_tuned_judge(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
