@@ -14,11 +14,13 @@ from signalops_assets.experiments.analysis_assets import (
 from signalops_assets.experiments.assets import ab_results
 from signalops_assets.fine_tuning.assets import (
     candidate_experiment,
+    candidate_gate_job,
     candidate_offline_gate,
     fine_tune_job,
     fine_tuned_judge,
     judge_training_set,
 )
+from signalops_assets.fine_tuning.sensors import fine_tune_job_sensor
 from signalops_assets.jobs import deployment_executor, judging_job
 from signalops_assets.judging.assets import judged_posts, posts
 from signalops_assets.judging.batch_sensors import llm_batch_sensor
@@ -61,8 +63,15 @@ defs = Definitions(
         judged_posts_failure_rate,
         candidate_offline_gate,
     ],
-    jobs=[judging_job, experiment_analysis_job, dpo_export_job, fine_tune_job, promote_judge_job],
-    sensors=[draft_edits_sensor, promotion_sensor, llm_batch_sensor],
+    jobs=[
+        judging_job,
+        experiment_analysis_job,
+        dpo_export_job,
+        fine_tune_job,
+        candidate_gate_job,
+        promote_judge_job,
+    ],
+    sensors=[draft_edits_sensor, promotion_sensor, fine_tune_job_sensor, llm_batch_sensor],
     schedules=[nightly_experiment_analysis],
     resources=default_resources(),
     # In-process on the embedded default; SIGNALOPS_EXECUTOR picks multiprocess or celery.

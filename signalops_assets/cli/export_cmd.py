@@ -146,6 +146,7 @@ def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str
 
 def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
     from signalops_assets.errors import SignalOpsError
+    from signalops_assets.fine_tuning.dpo_sets import record_dpo_training_set
     from signalops_assets.preferences.export import dpo_dir, export_dpo
 
     if root is not None and root.exists() and not root.is_dir():
@@ -160,11 +161,12 @@ def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
             summary = export_dpo(engine, pid, out_dir, fmt, cfg.quality.eval_fraction)
         except OSError as exc:  # unwritable directory and the like: the old files stay
             raise SignalOpsError(f"{out_dir}: cannot write: {exc.strerror or exc}") from None
+        recorded = record_dpo_training_set(engine, summary)
         sources = ", ".join(f"{k}={v}" for k, v in sorted(summary.sources.items())) or "none"
         click.echo(
             f"{pid}: {summary.counts['train']} train, {summary.counts['eval']} eval pairs "
             f"({fmt}; sources: {sources}; {summary.duplicates} duplicates left out) "
-            f"→ {summary.out_dir}"
+            f"→ {summary.out_dir}" + (f" (training set {recorded[0]})" if recorded else "")
         )
         if not summary.counts["eval"] and summary.total:
             click.echo(

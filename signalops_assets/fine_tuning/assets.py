@@ -48,18 +48,21 @@ def judge_training_set(
     return MaterializeResult(metadata=metadata)
 
 
-@asset(deps=[judge_training_set], group_name="fine_tuning", kinds={"scikitlearn"})
+# In the `llm` pool like every asset that calls a provider (remote submission).
+@asset(
+    deps=[judge_training_set],
+    group_name="fine_tuning",
+    kinds={"scikitlearn", "openai"},
+    pool="llm",
+)
 def fine_tuned_judge(
-    context: AssetExecutionContext, database: DatabaseResource
+    context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
-    """A candidate judge trained from the latest training set (local backend) and registered
-    with its lineage; experiments exclude its training posts."""
-    from signalops_assets.config import configured_project_ids
-    from signalops_assets.fine_tuning.service import (
-        latest_training_set,
-        train_from_set,
-        trained_from,
-    )
+    """A candidate judge from the latest training set, one per set: `fine_tuning.backend:
+    local` trains and registers it now; `litellm` submits a provider job that
+    `fine_tune_job_sensor` polls and registers. Experiments exclude its training posts."""
+    from signalops_assets.config import configured_project_ids, load_project
+    from signalops_assets.fine_tuning.service import ensure_candidate, latest_training_set
 
     metadata: dict[str, Any] = {}
     for project_id in configured_project_ids():
@@ -67,15 +70,16 @@ def fine_tuned_judge(
         if summary is None:
             context.log.info(f"{project_id}: no training set yet")
             continue
-        done = trained_from(database.engine(), summary.training_set_id)
-        if done is not None:  # one candidate per training set, however often this runs
-            context.log.info(f"{project_id}: training set {summary.training_set_id} -> {done}")
-            metadata[f"{project_id}/model_id"] = MetadataValue.text(done)
-            continue
-        outcome = train_from_set(database.engine(), summary)
-        metadata[f"{project_id}/model_id"] = MetadataValue.text(str(outcome.model_id))
-        metadata[f"{project_id}/job_id"] = MetadataValue.int(outcome.job_id)
-        context.log.info(f"{project_id}: registered {outcome.model_id}")
+        cfg = load_project(project_id)
+        state = ensure_candidate(database.engine(), summary, cfg, llm.settings(cfg.llm).api_base)
+        metadata[f"{project_id}/job_id"] = MetadataValue.int(state.job_id)
+        metadata[f"{project_id}/status"] = MetadataValue.text(state.status)
+        metadata[f"{project_id}/model_id"] = MetadataValue.text(str(state.model_id))
+        verb = "started" if state.new else "existing"
+        context.log.info(
+            f"{project_id}: training set {summary.training_set_id}: {verb} job "
+            f"{state.job_id} ({cfg.fine_tuning.backend}) {state.status} -> {state.model_id}"
+        )
     return MaterializeResult(metadata=metadata)
 
 
@@ -129,7 +133,8 @@ def candidate_experiment(
         mode = load_project(project_id).experiments.auto_start
         model_id = latest_candidate(engine, project_id)
         if mode is None or model_id is None:
-            metadata[f"{project_id}/started"] = MetadataValue.text("auto_start off")
+            reason = "auto_start off" if mode is None else "no new candidate (job pending?)"
+            metadata[f"{project_id}/started"] = MetadataValue.text(reason)
             continue
         try:
             experiment_id = start_candidate_experiment(engine, project_id, model_id, mode)
@@ -146,4 +151,13 @@ fine_tune_job = define_asset_job(
     "fine_tune_job",
     selection=AssetSelection.assets(judge_training_set, fine_tuned_judge, candidate_experiment),
     description="Train a candidate judge from human labels, gate it offline, start its experiment.",
+)
+
+# What fine_tune_job_sensor runs once a remote job's model is registered: the same gate and
+# experiment. fine_tuned_judge finds the latest training set's job and submits nothing new
+# (unless a newer training set was built since, which then gets its own job).
+candidate_gate_job = define_asset_job(
+    "candidate_gate_job",
+    selection=AssetSelection.assets(fine_tuned_judge, candidate_experiment),
+    description="Gate a registered remote candidate offline and start its experiment.",
 )

@@ -1,7 +1,9 @@
 """The offline gate: a candidate judge against the current one on held-out human labels.
 
 Both judges answer the training set's eval posts (never trained on) through the normal
-judging path (LiteLLM); an error counts as a disagreement. The gate passes when the
+judging path (LiteLLM); an error counts as a disagreement. The current judge's answers are
+its logged successful judgments where it has one (the latest per post; a fallback's answer is
+not its own); it is called only for held-out posts it never judged. The gate passes when the
 candidate's agreement is not below the current judge's by more than `fine_tuning.gate_margin`.
 It is a screen with intervals shown, not the decision: the online A/B experiment decides.
 """
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import Post
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.experiments import stats
 from signalops_assets.fine_tuning.training_sets import split_post_ids
@@ -40,6 +42,7 @@ class GateResult:
     diff_high: float
     margin: float
     passed: bool
+    current_reused: int = 0  # held-out answers of the current judge read from its judgments
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +55,8 @@ class GateResult:
             f"{self.current_agreement:.1%} [{self.current_low:.1%}, {self.current_high:.1%}] on "
             f"{self.n} held-out labels; difference {100 * self.diff:+.1f} pts "
             f"[{100 * self.diff_low:+.1f}, {100 * self.diff_high:+.1f}] (paired), margin "
-            f"{100 * self.margin:.1f} pts"
+            f"{100 * self.margin:.1f} pts; {self.current_reused} current answers reused from "
+            "its logged judgments"
         )
 
 
@@ -72,6 +76,43 @@ async def _judge_all(
     return list(await asyncio.gather(*(one(p) for p in posts)))
 
 
+def logged_labels(session: Any, model: str, post_ids: list[int]) -> dict[int, str]:
+    """The latest successful current judgment by `model` itself of each of these posts."""
+    from signalops_assets.judging.finetuned import litellm_finetuned_id
+
+    names = {model, litellm_finetuned_id(model)} if model.startswith("ft:") else {model}
+    rows = session.execute(
+        select(Judgment.post_id, Judgment.label)
+        .where(
+            Judgment.post_id.in_(post_ids),
+            Judgment.model_id.in_(names),
+            Judgment.error.is_(None),
+            Judgment.label.is_not(None),
+            Judgment.superseded.is_(False),
+        )
+        .order_by(Judgment.id)
+    )
+    return {int(post_id): str(label) for post_id, label in rows}
+
+
+async def _current_answers(
+    gateway: LLMGateway,
+    project: ProjectConfig,
+    model: str,
+    posts: list[PostInput],
+    logged: dict[int, str],
+) -> list[str | None]:
+    missing = [p for p in posts if p.post_id not in logged]
+    fresh = dict(
+        zip(
+            [p.post_id for p in missing],
+            await _judge_all(gateway, project, model, missing),
+            strict=True,
+        )
+    )
+    return [logged[p.post_id] if p.post_id in logged else fresh[p.post_id] for p in posts]
+
+
 def run_offline_gate(
     engine: Engine,
     gateway: LLMGateway,
@@ -89,8 +130,9 @@ def run_offline_gate(
         rows = session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all()
         posts = [PostInput(p.id, p.platform_id, p.author, p.author_bio, p.text) for p in rows]
         humans = [str(p.human_label) for p in rows]
+        logged = logged_labels(session, current, ids)
     cand = run_async(_judge_all(gateway, project, candidate, posts))
-    curr = run_async(_judge_all(gateway, project, current, posts))
+    curr = run_async(_current_answers(gateway, project, current, posts, logged))
     record_gate_runs(
         project.project_id,
         posts,
@@ -126,4 +168,5 @@ def run_offline_gate(
         diff_high=interval.high,
         margin=margin,
         passed=n > 0 and diff >= -margin,
+        current_reused=len(logged),
     )

@@ -2,7 +2,8 @@
 with lineage → offline gate → (optionally) an experiment against the current judge.
 
 The local backend trains in-process and finishes at once. The remote backend (LiteLLM's
-fine-tuning API) is not built yet; see README.
+fine-tuning API, `remote.py`) submits a job that `fine_tune_job_sensor` polls; its model is
+registered when the job succeeds, and the same gate and experiment apply to it.
 """
 
 from __future__ import annotations
@@ -134,28 +135,57 @@ def train_from_set(
 _CARD_METRICS = ("eval_examples", "eval_agreement", "eval_agreement_low", "eval_agreement_high")
 
 
-def trained_from(engine: Engine, training_set_id: int) -> str | None:
-    """The model a successful job already trained from this training set, if any."""
+def job_for_set(engine: Engine, training_set_id: int) -> tuple[int, str, str | None] | None:
+    """(job id, status, model) of a job that trained, or is training, from this set."""
     with session_scope(engine) as session:
-        return session.scalar(
-            select(FineTuneJob.model_id)
+        row = session.execute(
+            select(FineTuneJob.id, FineTuneJob.status, FineTuneJob.model_id)
             .where(
                 FineTuneJob.training_set_id == training_set_id,
-                FineTuneJob.status == "succeeded",
+                FineTuneJob.status.in_(("queued", "running", "succeeded")),
             )
+            .order_by(FineTuneJob.id.desc())
             .limit(1)
-        )
+        ).first()
+        return None if row is None else (int(row[0]), str(row[1]), row[2])
 
 
 def latest_candidate(engine: Engine, project_id: str) -> str | None:
-    """The model of the project's most recent successful fine-tune job."""
+    """The model of the project's most recent fine-tune job, if that job succeeded (a newer
+    job still running or failed leaves nothing new to gate)."""
     with session_scope(engine) as session:
-        return session.scalar(
-            select(FineTuneJob.model_id)
-            .where(FineTuneJob.project_id == project_id, FineTuneJob.status == "succeeded")
+        row = session.execute(
+            select(FineTuneJob.status, FineTuneJob.model_id)
+            .where(FineTuneJob.project_id == project_id)
             .order_by(FineTuneJob.id.desc())
             .limit(1)
-        )
+        ).first()
+        return row[1] if row is not None and row[0] == "succeeded" else None
+
+
+@dataclass(frozen=True)
+class CandidateState:
+    job_id: int
+    status: str
+    model_id: str | None
+    new: bool  # this call trained or submitted it
+
+
+def ensure_candidate(
+    engine: Engine, summary: TrainingSetSummary, cfg: ProjectConfig, api_base: str | None
+) -> CandidateState:
+    """One job per training set: the existing one (done or in progress), else a new one with
+    the project's backend (local: trained now; litellm: submitted, the sensor finishes it)."""
+    from signalops_assets.fine_tuning.remote import submit_remote
+
+    existing = job_for_set(engine, summary.training_set_id)
+    if existing is not None:
+        return CandidateState(*existing, new=False)
+    if cfg.fine_tuning.backend == "litellm":
+        job_id = submit_remote(engine, summary, cfg, api_base=api_base)
+        return CandidateState(job_id, "queued", None, new=True)
+    outcome = train_from_set(engine, summary)
+    return CandidateState(outcome.job_id, outcome.status, outcome.model_id, new=True)
 
 
 def gate_candidate(

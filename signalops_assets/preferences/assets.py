@@ -166,11 +166,13 @@ def dpo_jsonl(
 ) -> MaterializeResult[None]:
     """`<export_dir>/<project>/dpo/{train,eval}.jsonl` from the unfiltered pairs, split by post,
     each file replaced atomically (export_dir: SIGNALOPS_EXPORT_DIR or data/exports)."""
+    from signalops_assets.fine_tuning.dpo_sets import record_dpo_training_set
     from signalops_assets.preferences.events import collector_position
     from signalops_assets.preferences.export import dpo_dir, export_dpo
 
     engine, rows, files = database.engine(), [], []
     urls: dict[str, Any] = {}
+    training_sets: dict[str, Any] = {}  # the `training_sets` row recording each project's files
     # Read before exporting: every pair collected through this event is in the files written.
     through = collector_position(engine)
     totals = {"train": 0, "eval": 0}
@@ -181,6 +183,9 @@ def dpo_jsonl(
         summary = export_dpo(
             engine, project_id, dpo_dir(project_id), config.format, project.quality.eval_fraction
         )
+        recorded = record_dpo_training_set(engine, summary)
+        if recorded is not None:
+            training_sets[f"{project_id}/training_set_id"] = MetadataValue.int(recorded[0])
         for line in summary.skipped:
             context.log.warning(f"{project_id}: skipped {line}")
         for split in totals:
@@ -216,6 +221,7 @@ def dpo_jsonl(
         "by_project": table(EXPORT_COLUMNS, rows),
         "files": MetadataValue.json(files),
         **urls,
+        **training_sets,
         EXPORTED_THROUGH_KEY: MetadataValue.int(through),
     }
     if len(rows) == 1:

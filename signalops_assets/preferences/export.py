@@ -53,6 +53,7 @@ class ExportSummary:
     skipped: list[str] = field(default_factory=list)  # pairs whose stored prompt is unusable
     duplicates: int = 0  # identical pairs left out (crossposts, repeated reviews)
     moved_to_eval: int = 0  # posts moved so that eval is not empty
+    post_ids: dict[str, list[int]] = field(default_factory=dict)  # post ids in each file
 
     @property
     def total(self) -> int:
@@ -91,11 +92,12 @@ def _check(fmt: str, eval_fraction: float) -> None:
 
 def _records(
     engine: Engine, project_id: str, fmt: str, summary: ExportSummary
-) -> Iterator[tuple[str, str]]:
-    """(post key, JSONL line) per exportable pair, duplicates and unusable prompts left out."""
+) -> Iterator[tuple[str, int, str]]:
+    """(post key, post id, JSONL line) per exportable pair, duplicates and unusable prompts
+    left out."""
     seen: set[bytes] = set()
     with engine.connect() as conn:  # Core rows: a read-only query needs no ORM session
-        for pair_id, _, prompt, chosen, rejected, source, _ in conn.execute(
+        for pair_id, post_id, prompt, chosen, rejected, source, _ in conn.execute(
             exportable_pairs_query(project_id)
         ):
             try:
@@ -113,7 +115,7 @@ def _records(
                 continue
             seen.add(digest)
             summary.sources[source] += 1
-            yield key, jsonl_line(build_record(messages, chosen, rejected, fmt))
+            yield key, int(post_id), jsonl_line(build_record(messages, chosen, rejected, fmt))
 
 
 class _Splitter:
@@ -170,20 +172,25 @@ def export_dpo(
 
     Streamed: rows come in batches of STREAM_BATCH (a server-side cursor on PostgreSQL) and each
     record goes straight to its file in the snapshot being built, so memory does not grow with
-    the export (beyond 16 bytes per distinct pair for deduplication).
+    the export (beyond 16 bytes per distinct pair for deduplication, and each exported pair's
+    post id, which the training set record keeps per split).
     """
     _check(fmt, eval_fraction)
     summary = ExportSummary(project_id, fmt, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    posts_of: dict[str, set[int]] = {}
     with snapshot_writer(out_dir, tuple(f"{s}.jsonl" for s in SPLITS)) as files:
         writers = {split: files[f"{split}.jsonl"] for split in SPLITS}
         splitter = _Splitter(project_id, eval_fraction, writers)
-        for key, line in _records(engine, project_id, fmt, summary):
+        for key, post_id, line in _records(engine, project_id, fmt, summary):
+            posts_of.setdefault(key, set()).add(post_id)
             splitter.add(key, line)
         summary.moved_to_eval = splitter.finish()
     for name in SPLITS:
         summary.counts[name] = writers[name].count
         summary.posts[name] = sum(1 for s in splitter.split.values() if s == name)
+        keys = [k for k, s in splitter.split.items() if s == name]
+        summary.post_ids[name] = sorted({p for k in keys for p in posts_of[k]})
     return summary
 
 
@@ -199,7 +206,7 @@ def export_dpo_file(
     posts: set[str] = set()
 
     def lines() -> Iterator[str]:
-        for key, line in _records(engine, project_id, fmt, summary):
+        for key, _, line in _records(engine, project_id, fmt, summary):
             posts.add(key)
             yield line
 

@@ -8,6 +8,8 @@ Standard library only. The server speaks just enough of the OpenAI REST API for 
 * ``/v1/files`` (any purpose; ``openai_files.FileStore``, the ``files`` attribute) and
   ``/v1/batches`` (``openai_batches.BatchStore``, the ``batches`` attribute: create, retrieve,
   cancel, list, with a controllable state machine and injectable item errors).
+* ``/v1/fine_tuning/jobs`` (``openai_fine_tuning.py``), whose succeeded jobs' ``ft:`` models
+  are then served here (the fake's own ``ft:`` names are a 404 until their job succeeded).
 
 By default every chat completion returns a JSON *judgment*
 ``{"label": "relevant"|"irrelevant"|"maybe", "confidence": float, "reasoning": str}`` derived
@@ -53,6 +55,7 @@ from signalops_assets.vocab import LABELS
 from signalops_assets_tests.fakes.http_base import LocalHTTPServer
 from signalops_assets_tests.fakes.openai_batches import BatchStore
 from signalops_assets_tests.fakes.openai_files import FileStore
+from signalops_assets_tests.fakes.openai_fine_tuning import FineTuningStore
 from signalops_assets_tests.fakes.prompt_cache import (
     PromptCache,
     chat_body_from_messages,
@@ -244,8 +247,11 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _store_route(self, method: str, body: bytes = b"") -> bool:
-        """Serve /files/... and /batches/... from the owner's stores; False: not theirs."""
+        """Serve /files/..., /batches/... and /fine_tuning/jobs/... from the owner's stores
+        (their own modules); False: not theirs."""
         path, _, query = self.path.partition("?")
+        if self.server.owner.fine_tuning.route(self, method, path.rstrip("/"), body):
+            return True
         parts = [p for p in path.split("/") if p]
         for name in ("files", "batches"):
             if name in parts:
@@ -425,6 +431,7 @@ class FakeOpenAIServer(LocalHTTPServer):
         self.tokens_per_word = 1.0
         self.files = FileStore()
         self.batches = BatchStore(self.files, self.batch_completion, _count_tokens)
+        self.fine_tuning = FineTuningStore(self.files)
 
     # -- lifecycle (start/stop/port/url: LocalHTTPServer) -----------------------------------
 
@@ -532,6 +539,7 @@ class FakeOpenAIServer(LocalHTTPServer):
     def reset(self) -> None:
         """Forget behaviours, recorded calls and failure counters; release held requests."""
         self.release()
+        self.fine_tuning.reset()
         with self._lock:
             self._calls.clear()
             self.max_in_flight = self._active
@@ -692,6 +700,12 @@ class FakeOpenAIServer(LocalHTTPServer):
             )
             return
 
+        if not self.fine_tuning.serves(key):
+            call.outcome = "error:404"
+            handler._send_error_json(
+                404, f"The model `{model}` does not exist", "invalid_request_error"
+            )
+            return
         user_text = _last_user_text(messages)
         content = self._content(key, user_text, behavior)
 
