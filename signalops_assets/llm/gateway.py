@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signalops_assets.llm.caching import (
     cache_tokens,
@@ -22,6 +22,9 @@ from signalops_assets.llm.caching import (
 )
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
+
+if TYPE_CHECKING:
+    from signalops_assets.llm.tracing import Tracer
 
 Message = Mapping[str, Any]
 
@@ -134,7 +137,7 @@ class LLMGateway:
         num_retries: int = 2,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
-        tracer: Any = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.api_base = api_base
         self._api_key = api_key
@@ -151,7 +154,7 @@ class LLMGateway:
         )
 
     @property
-    def tracer(self) -> Any:
+    def tracer(self) -> Tracer:
         if self._tracer is None:
             from signalops_assets.llm.tracing import get_tracer
 

@@ -9,7 +9,8 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from signalops_assets.llm.tracing import LangfuseTracer, Tracer, session_id_for
+from signalops_assets.llm.langfuse_tracer import LangfuseTracer
+from signalops_assets.llm.tracing import Tracer, session_id_for
 
 log = logging.getLogger(__name__)
 

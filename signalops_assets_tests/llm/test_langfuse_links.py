@@ -6,7 +6,8 @@ from __future__ import annotations
 import socket
 
 from signalops_assets.llm.langfuse_links import langfuse_links
-from signalops_assets.llm.tracing import LangfuseTracer, NoopTracer
+from signalops_assets.llm.langfuse_tracer import LangfuseTracer
+from signalops_assets.llm.tracing import NoopTracer
 from signalops_assets_tests.fakes.otlp_receiver import PROJECT_ID, OTLPReceiver
 
 

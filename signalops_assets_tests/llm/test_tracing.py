@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from signalops_assets.llm.langfuse_tracer import LangfuseTracer
 from signalops_assets.llm.tracing import (
-    LangfuseTracer,
     NoopTracer,
     Tracer,
     get_tracer,
