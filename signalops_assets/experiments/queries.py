@@ -25,17 +25,11 @@ from signalops_assets.db.models import (
     ModelTrainingPost,
     Post,
 )
+from signalops_assets.llm.model_ids import model_aliases
 from signalops_assets.quantile import nearest_rank_index
 from signalops_assets.vocab import LABELS
 
 LabelMatrix = dict[tuple[str, str], int]  # (judge label, human label) -> count
-
-
-def model_aliases(model: str) -> tuple[str, ...]:
-    """The ids one model's answers are stored under (OpenAI fine-tunes are called with the
-    `openai/` prefix LiteLLM needs, registered without it)."""
-    bare = model.removeprefix("openai/")
-    return tuple(dict.fromkeys((model, bare, f"openai/{bare}")))
 
 
 @dataclass

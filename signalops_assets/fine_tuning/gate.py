@@ -23,6 +23,7 @@ from signalops_assets.experiments import stats
 from signalops_assets.fine_tuning.training_sets import split_post_ids
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMGateway
+from signalops_assets.llm.model_ids import is_fine_tuned
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,9 @@ async def _judge_all(
 
 def logged_labels(session: Any, model: str, post_ids: list[int]) -> dict[int, str]:
     """The latest successful current judgment by `model` itself of each of these posts."""
-    from signalops_assets.judging.finetuned import litellm_finetuned_id
+    from signalops_assets.llm.model_ids import model_aliases
 
-    names = {model, litellm_finetuned_id(model)} if model.startswith("ft:") else {model}
+    names = set(model_aliases(model)) if is_fine_tuned(model) else {model}
     rows = session.execute(
         select(Judgment.post_id, Judgment.label)
         .where(

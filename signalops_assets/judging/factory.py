@@ -13,6 +13,7 @@ from signalops_assets.judging.few_shot import few_shot_examples
 from signalops_assets.judging.judges import LLMPromptJudge, RelevanceJudge
 from signalops_assets.judging.prompts import FewShot
 from signalops_assets.llm.gateway import LLMGateway
+from signalops_assets.llm.model_ids import is_fine_tuned
 
 
 def project_judge_model(session: Session, project: ProjectConfig) -> str:
@@ -27,7 +28,7 @@ def single_model_judge(
     gateway: LLMGateway, project: ProjectConfig, model: str, examples: Sequence[FewShot] = ()
 ) -> RelevanceJudge:
     """A fine-tuned model sees its training format only; a prompted one gets the examples."""
-    if model.startswith("ft:") or model.startswith("openai/ft:"):
+    if is_fine_tuned(model):
         from signalops_assets.judging.finetuned import FineTunedJudge
 
         return FineTunedJudge(gateway, project, model)

@@ -18,11 +18,7 @@ from signalops_assets.judging.judges import (
 )
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMGateway
-
-
-def litellm_finetuned_id(model: str) -> str:
-    """OpenAI `ft:` ids need the `openai/` prefix for LiteLLM to route newer bases."""
-    return model if model.startswith("openai/") else f"openai/{model}"
+from signalops_assets.llm.model_ids import litellm_model
 
 
 def _with_fallback(first: Judgment, fallback: Judgment, fallback_model: str) -> Judgment:
@@ -45,7 +41,7 @@ def _with_fallback(first: Judgment, fallback: Judgment, fallback_model: str) -> 
 
 class FineTunedJudge(LLMPromptJudge):
     def __init__(self, gateway: LLMGateway, project: ProjectConfig, model: str) -> None:
-        super().__init__(gateway, project, litellm_finetuned_id(model), fallbacks=())
+        super().__init__(gateway, project, litellm_model(model), fallbacks=())
         self.done_key = model
         self.registry_id = model
         self.fallback_model = project.llm.judge_fallback_model

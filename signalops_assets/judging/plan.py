@@ -13,7 +13,6 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Judgment as JudgmentRow
-from signalops_assets.experiments.queries import model_aliases
 from signalops_assets.judging.judges import (
     Judgment,
     RelevanceJudge,
@@ -22,6 +21,7 @@ from signalops_assets.judging.judges import (
 )
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMRequest, LLMResponse
+from signalops_assets.llm.model_ids import model_aliases
 
 
 @dataclass(frozen=True)

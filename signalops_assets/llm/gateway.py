@@ -22,6 +22,7 @@ from signalops_assets.llm.caching import (
 )
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
+from signalops_assets.llm.model_ids import litellm_model
 
 if TYPE_CHECKING:
     from signalops_assets.llm.tracing import Tracer
@@ -122,11 +123,6 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"[:500]
 
 
-def _litellm_model(model: str) -> str:
-    # Fine-tuned OpenAI ids need the provider prefix for LiteLLM to route newer bases.
-    return f"openai/{model}" if model.startswith("ft:") else model
-
-
 class LLMGateway:
     def __init__(
         self,
@@ -169,7 +165,7 @@ class LLMGateway:
 
     def _kwargs(self, request: LLMRequest, model: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "model": _litellm_model(model),
+            "model": litellm_model(model),
             "messages": [dict(m) for m in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
@@ -199,7 +195,7 @@ class LLMGateway:
             return None if cost is None else float(cost)
         # Not priced by LiteLLM (some providers): tokens times the model's cached prices, rather
         # than a second `completion_cost`, which re-runs the whole model lookup on every call.
-        prices = token_prices(_litellm_model(model))
+        prices = token_prices(litellm_model(model))
         usage = getattr(response, "usage", None)
         prompt = getattr(usage, "prompt_tokens", None)
         completion = getattr(usage, "completion_tokens", None)

@@ -14,10 +14,11 @@ from signalops_assets.config import ProjectConfig, load_project
 from signalops_assets.db.models import Project
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.factory import create_judge
-from signalops_assets.judging.finetuned import FineTunedJudge, litellm_finetuned_id
+from signalops_assets.judging.finetuned import FineTunedJudge
 from signalops_assets.judging.judges import Judgment
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.llm.model_ids import is_fine_tuned, litellm_model, model_aliases
 from signalops_assets.posts import ensure_project
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
@@ -45,8 +46,11 @@ def judge_once(judge: FineTunedJudge) -> Judgment:
 def test_ft_id_routes_through_openai_provider(
     gateway: LLMGateway, fake_llm: FakeOpenAIServer
 ) -> None:
-    assert litellm_finetuned_id(FT) == f"openai/{FT}"
-    assert litellm_finetuned_id(f"openai/{FT}") == f"openai/{FT}"
+    assert litellm_model(FT) == f"openai/{FT}"
+    assert litellm_model(f"openai/{FT}") == f"openai/{FT}"
+    assert litellm_model("openai/gpt-4o-mini") == "openai/gpt-4o-mini"
+    assert is_fine_tuned(FT) and is_fine_tuned(f"openai/{FT}") and not is_fine_tuned("gpt-4o")
+    assert set(model_aliases(f"openai/{FT}")) == set(model_aliases(FT)) == {FT, f"openai/{FT}"}
     judge = FineTunedJudge(gateway, project(), FT)
     judgment = judge_once(judge)
     assert fake_llm.last_call().model == FT  # LiteLLM stripped only the provider prefix
