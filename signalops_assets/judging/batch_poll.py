@@ -17,7 +17,8 @@ from signalops_assets.judging.batch_ingest import PollReport, SettingsFor, inges
 from signalops_assets.judging.batch_retry import recover_submitting, retry_items
 from signalops_assets.judging.batches import TERMINAL
 from signalops_assets.llm.batch_client import BatchClient
-from signalops_assets.llm.gateway import _error_line, run_async
+from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.retries import error_line
 from signalops_assets.llm.settings import LLMSettings
 
 
@@ -77,7 +78,7 @@ async def _poll_project(
             if row.status in TERMINAL:
                 await ingest(engine, row, project, client, report)
         except Exception as exc:  # reported; one unreachable batch must not block the others
-            report.broken[f"{project.project_id}/{row.batch_id or row.id}"] = _error_line(exc)
+            report.broken[f"{project.project_id}/{row.batch_id or row.id}"] = error_line(exc)
     await retry_items(engine, project, settings, report, retry_limit)
 
 

@@ -7,7 +7,6 @@ store the failure (a judgment with `error` set) instead of losing the record.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from signalops_assets.llm.caching import (
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
 from signalops_assets.llm.model_ids import litellm_model
+from signalops_assets.llm.retries import attempt_timeout, error_line, is_retryable, retry_after
 
 if TYPE_CHECKING:
     from signalops_assets.llm.tracing import Tracer
@@ -69,58 +69,8 @@ class LLMResponse:
         return self.error is None
 
 
-RETRYABLE = (
-    "RateLimitError",
-    "InternalServerError",
-    "ServiceUnavailableError",
-    "Timeout",
-    "APIConnectionError",
-    "BadGatewayError",
-)
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return any(base.__name__ in RETRYABLE for base in type(exc).__mro__)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """The provider's Retry-After (seconds), from the error's response headers, if any."""
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-    if not headers:
-        return None
-    try:
-        if headers.get("retry-after-ms"):
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        if headers.get("retry-after"):
-            return max(0.0, float(headers["retry-after"]))
-    except (TypeError, ValueError):  # an HTTP date or junk: fall back to our backoff
-        return None
-    return None
-
-
-def _attempt_timeout(per_attempt: float, budget: float, left: float, attempts: int) -> float:
-    """The timeout LiteLLM gets for one attempt. LiteLLM keeps one HTTP client per distinct
-    timeout value, so the first attempt gets a constant (min of per-attempt and budget) and later
-    ones the time left rounded down to a coarse step: a few clients, not one per call."""
-    if attempts == 0:
-        return min(per_attempt, budget)
-    if left >= per_attempt:
-        return per_attempt
-    step = 0.5 if left >= 1.0 else 0.1
-    return max(0.1, math.floor(left / step) * step)
-
-
 def _budget_error(request: LLMRequest) -> str:
     return f"latency budget exceeded: > {round((request.deadline_s or 0) * 1000)} ms"
-
-
-def _error_line(exc: BaseException) -> str:
-    # One line, without the request echo some providers append; never includes the API key
-    # (LiteLLM exceptions carry the model and provider message only).
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}"[:500]
 
 
 class LLMGateway:
@@ -231,7 +181,7 @@ class LLMGateway:
     def _delay(self, attempt: int, exc: BaseException | None = None) -> float:
         """Retry-After when the provider sent one (capped), else jittered exponential backoff
         (half to full of base * 2^attempt), so a burst of 429s does not retry in lockstep."""
-        told = _retry_after(exc) if exc is not None else None
+        told = retry_after(exc) if exc is not None else None
         if told is not None:
             return min(told, self.max_backoff_s)
         ceiling = min(self.max_backoff_s, self.backoff_s * (2**attempt))
@@ -289,7 +239,7 @@ class LLMGateway:
                     if left <= 0:
                         errors.append(_budget_error(request))
                         return self._failure(request, started, attempts, errors)
-                    timeout = _attempt_timeout(timeout, request.deadline_s or left, left, attempts)
+                    timeout = attempt_timeout(timeout, request.deadline_s or left, left, attempts)
                 attempts += 1
                 kwargs = {**self._kwargs(request, model), "timeout": timeout}
                 try:
@@ -300,8 +250,8 @@ class LLMGateway:
                     structured = "response_format" in kwargs
                     return self._response(raw, model, started, attempts, errors, structured)
                 except Exception as exc:
-                    errors.append(f"{model}: {_error_line(exc)}")
-                    if not _is_retryable(exc) or attempt == self.num_retries:
+                    errors.append(f"{model}: {error_line(exc)}")
+                    if not is_retryable(exc) or attempt == self.num_retries:
                         break
                     delay = self._delay(attempt, exc)
                     if deadline is not None and time.perf_counter() + delay >= deadline:
