@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from signalops_assets.config import ExperimentConfig
 from signalops_assets.db.models import ABExperiment, ExperimentAnalysis
 from signalops_assets.errors import ConfigError, NotFoundError
-from signalops_assets.experiments import sequential, stats
+from signalops_assets.experiments import stats
+from signalops_assets.experiments.by_mode import shadow_test, split_test
 from signalops_assets.experiments.decision import (
     PriorDecision,
     decide,
@@ -31,7 +32,6 @@ from signalops_assets.experiments.queries import (
     arm_stats,
     excluded_training_posts,
     experiment_scope,
-    paired_counts,
 )
 from signalops_assets.vocab import LABELS
 
@@ -152,33 +152,6 @@ def _previous(session: Session, experiment_id: str) -> ExperimentAnalysis | None
     )
 
 
-def _srm(
-    primary: ArmStats, canary: ArmStats, ratios: list[float], previous: dict[str, Any]
-) -> dict[str, Any]:
-    """Sequential SRM on all judgments and on labelled ones (the assignment), and on the
-    error-free ones (which an arm's errors can skew without any assignment bug)."""
-    out: dict[str, Any] = {}
-    counts = {
-        "all": (primary.judgments, canary.judgments),
-        "labeled": (primary.labeled, canary.labeled),
-        "error_free": (primary.judgments - primary.errors, canary.judgments - canary.errors),
-    }
-    for name, observed in counts.items():
-        result = sequential.sequential_srm(
-            observed,
-            ratios,
-            previous_max_log_bf=float(previous.get(name, {}).get("max_log_bf", float("-inf"))),
-        )
-        out[name] = {
-            "p_value": result.p_value,
-            "max_log_bf": result.max_log_bayes_factor,
-            "flagged": result.flagged,
-        }
-    out["assignment_flagged"] = out["all"]["flagged"] or out["labeled"]["flagged"]
-    out["explained_by_errors"] = out["error_free"]["flagged"] and not out["assignment_flagged"]
-    return out
-
-
 def analyze_experiment(
     session: Session,
     experiment_id: str,
@@ -199,7 +172,6 @@ def analyze_experiment(
     primary, canary = arms["primary"], arms["canary"]
     shadow = experiment.mode == "shadow"
     notes: list[str] = []
-    alpha, tuning = cfg.alpha, float(cfg.sequential_tuning_labels)
 
     x1, n1, x2, n2 = primary.agreements, primary.labeled, canary.agreements, canary.labeled
     fixed: dict[str, Any] = {"heading": "fixed-horizon: valid for one pre-planned look only"}
@@ -215,57 +187,16 @@ def analyze_experiment(
         fixed["label_drift_p"] = stats.label_distribution_chi2(mix_table).p_value
     baseline = x1 / n1 if n1 >= 30 else DEFAULT_BASELINE
     baseline = min(max(baseline, 0.05), 0.95)
-    mde = cfg.min_detectable_effect
 
-    if shadow:
-        pairs = paired_counts(session, experiment, scope)
-        result = sequential.paired_test(
-            pairs.primary_only, pairs.canary_only, pairs.n, alpha, tuning
-        )
-        enough = pairs.clean >= cfg.min_labels_per_arm
-        interval = stats.paired_diff_interval(
-            pairs.both, pairs.primary_only, pairs.canary_only, pairs.neither
-        )
-        fixed.update(
-            mcnemar_p=stats.mcnemar_exact(pairs.primary_only, pairs.canary_only),
-            paired_low=interval.low,
-            paired_high=interval.high,
-        )
-        discordance = (
-            (pairs.primary_only + pairs.canary_only) / pairs.n
-            if pairs.n >= cfg.min_labels_per_arm
-            else 2 * baseline * (1 - baseline)  # independent judges: a conservative guess
-        )
-        needed_total = sequential.labels_needed_paired(discordance, mde, alpha, 0.8, tuning)
-        labels_needed = {
-            "min_detectable_effect": mde,
-            "total": needed_total,
-            "canary": needed_total,
-            "more": max(0, needed_total - pairs.n),
-        }
-        method = "paired (shadow): sequential McNemar on per-post differences"
-        srm: dict[str, Any] = {"assignment_flagged": False, "explained_by_errors": False}
-        paired_info: dict[str, Any] = asdict(pairs)
-    else:
-        result = sequential.two_sample_test(x1, n1, x2, n2, alpha, tuning)
-        enough = min(primary.labeled_clean, canary.labeled_clean) >= cfg.min_labels_per_arm
-        share = experiment.canary_pct
-        needed_total = sequential.labels_needed_split(baseline, mde, share, alpha, 0.8, tuning)
-        labels_needed = {
-            "min_detectable_effect": mde,
-            "total": needed_total,
-            "canary": round(needed_total * share),
-            "more": max(0, needed_total - (n1 + n2)),
-        }
-        method = "split: two-sample, variance pooled under the null"
-        srm = _srm(primary, canary, [1 - share, share], dict(prev_result.get("srm") or {}))
-        paired_info = {}
-        if srm["explained_by_errors"]:
-            notes.append(
-                "error-free judgments are imbalanced between the arms because of errors "
-                f"(error rate primary {primary.errors}/{primary.judgments}, canary "
-                f"{canary.errors}/{canary.judgments}), not because of the assignment"
-            )
+    by_mode = (
+        shadow_test(session, experiment, scope, cfg, baseline)
+        if shadow
+        else split_test(experiment, primary, canary, cfg, baseline, prev_result.get("srm"))
+    )
+    result, enough, labels_needed = by_mode.result, by_mode.enough, by_mode.labels_needed
+    method, srm, paired_info = by_mode.method, by_mode.srm, by_mode.paired_info
+    fixed.update(by_mode.fixed)
+    notes.extend(by_mode.notes)
 
     prior = None
     if previous is not None and previous.direction and previous.decided_at is not None:
