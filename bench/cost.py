@@ -46,7 +46,7 @@ from signalops_assets.db.session import make_engine, session_scope
 from signalops_assets.experiments.service import create_experiment
 from signalops_assets.judging.ab import ABTestJudge
 from signalops_assets.judging.factory import create_judge
-from signalops_assets.judging.judges import Judgment, LLMPromptJudge, RelevanceJudge
+from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, RelevanceJudge
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.service import JudgeRunSummary, judge_pending
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
@@ -151,14 +151,14 @@ def _add_day(engine: Engine, n: int) -> None:
 def _baseline_step(judge: Any, posts: list[PostInput]) -> tuple[float, int]:
     spent = {"usd": 0.0, "n": 0}
 
-    def write(groups: list[list[Judgment]]) -> None:
+    def write(groups: list[list[JudgeResult]]) -> None:
         for group in groups:
             for j in group:
                 spent["usd"] += j.cost_usd or 0.0
                 spent["n"] += 1
 
     items = iter([posts])
-    config: StreamConfig[PostInput, list[Judgment]] = StreamConfig(
+    config: StreamConfig[PostInput, list[JudgeResult]] = StreamConfig(
         read_batch=lambda: next(items, []), work=judge.ajudge, write=write, concurrency=CONCURRENCY
     )
     run_async(run_stream(config, len(posts)))

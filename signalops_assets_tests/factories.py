@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from signalops_assets.config import ProjectConfig, load_project
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
-from signalops_assets.judging.judges import Judgment
+from signalops_assets.judging.judges import JudgeResult
 from signalops_assets.judging.store import store_judgments
 from signalops_assets.posts import ensure_project, import_posts
 
@@ -58,8 +58,8 @@ def judgment(
     experiment_id: str | None = None,
     arm: str | None = None,
     is_primary: bool = True,
-) -> Judgment:
-    return Judgment(
+) -> JudgeResult:
+    return JudgeResult(
         post_id=post_id,
         label=None if error else label,
         confidence=0.0 if error else 0.8,
@@ -73,7 +73,7 @@ def judgment(
     )
 
 
-def seed_judgments(engine: Engine, project_id: str, judgments: Sequence[Judgment]) -> list[int]:
+def seed_judgments(engine: Engine, project_id: str, judgments: Sequence[JudgeResult]) -> list[int]:
     """Stored through the pipeline's writer; returns the new rows' ids in input order."""
     with session_scope(engine) as session:
         result = store_judgments(session, project_id, judgments)

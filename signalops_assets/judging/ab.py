@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from signalops_assets.hashing import stable_unit
-from signalops_assets.judging.judges import Judgment, Slot
+from signalops_assets.judging.judges import JudgeResult, Slot
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import trace_context
 
@@ -72,18 +72,18 @@ class ABTestJudge:
         arm = assign_arm(self.experiment_id, post.platform_id, self.canary_pct)
         return [self._slot(arm, self.done_key)]
 
-    async def ajudge_slot(self, post: PostInput, slot: Slot) -> Judgment:
+    async def ajudge_slot(self, post: PostInput, slot: Slot) -> JudgeResult:
         judge = self.judge_for(slot)
         arm = slot.arm or "primary"
         # The session is the run; experiment and arm are trace tags and metadata (filterable).
         with trace_context(metadata={"experiment_id": self.experiment_id, "arm": arm}):
-            judgment: Judgment = await judge.ajudge_one(
+            judgment: JudgeResult = await judge.ajudge_one(
                 post, judge_key=slot.judge_key, tags=self._tags(arm)
             )
         return replace(
             judgment, experiment_id=self.experiment_id, arm=arm, is_primary=slot.is_primary
         )
 
-    async def ajudge(self, post: PostInput) -> list[Judgment]:
+    async def ajudge(self, post: PostInput) -> list[JudgeResult]:
         """Every slot of the post, called fresh (no database: see judging.plan for reuse)."""
         return list(await asyncio.gather(*(self.ajudge_slot(post, s) for s in self.slots(post))))

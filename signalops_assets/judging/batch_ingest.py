@@ -22,7 +22,7 @@ from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
 from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.models import utcnow
 from signalops_assets.db.session import session_scope
-from signalops_assets.judging.judges import Judgment, Slot
+from signalops_assets.judging.judges import JudgeResult, Slot
 from signalops_assets.judging.plan import slot_judgment
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.store import store_judgments
@@ -111,7 +111,7 @@ def _missing(row: LLMBatch) -> str:
     return "batch item missing from the output file"
 
 
-def judgment_of(item: LLMBatchItem, model: str, response: LLMResponse) -> Judgment:
+def judgment_of(item: LLMBatchItem, model: str, response: LLMResponse) -> JudgeResult:
     """The item's answer as its slot's judgment, exactly as an interactive call would store it
     (same parser, strict where the request carried a schema; the request's prompt version)."""
     post = PostInput(post_id=item.post_id, platform_id="", author="", author_bio="", text="")
@@ -130,7 +130,7 @@ def judgment_of(item: LLMBatchItem, model: str, response: LLMResponse) -> Judgme
 def store_outcomes(
     engine: Engine,
     project: ProjectConfig,
-    outcomes: Sequence[tuple[LLMBatchItem, Judgment | None]],
+    outcomes: Sequence[tuple[LLMBatchItem, JudgeResult | None]],
     from_state: str,
     report: PollReport,
 ) -> int:
@@ -176,7 +176,7 @@ def _still_in(
     return {(r, c) for r, c in rows}
 
 
-def _attempts(session: Session, failed: Sequence[Judgment]) -> dict[tuple[int, str], int]:
+def _attempts(session: Session, failed: Sequence[JudgeResult]) -> dict[tuple[int, str], int]:
     if not failed:
         return {}
     rows = session.execute(
@@ -218,7 +218,7 @@ async def ingest(
             )
         )
     missing = LLMResponse(text="", model=row.model, latency_ms=0.0, cost_usd=None)
-    outcomes: list[tuple[LLMBatchItem, Judgment | None]] = []
+    outcomes: list[tuple[LLMBatchItem, JudgeResult | None]] = []
     for item in items:
         answer = answers.get(item.custom_id)
         if answer is None and row.status == "cancelled":

@@ -15,7 +15,7 @@ from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
 from signalops_assets.db.models import Post, utcnow
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.batch_requests import Entry, chunked
-from signalops_assets.judging.judges import Judgment, RelevanceJudge, Slot
+from signalops_assets.judging.judges import JudgeResult, RelevanceJudge, Slot
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.batch_client import BatchClient
 from signalops_assets.llm.settings import LLMSettings
@@ -82,7 +82,7 @@ async def retry_items(
     if waiting:
         calls = asyncio.Semaphore(settings.max_concurrency)
 
-        async def one(item: LLMBatchItem, model: str, post: PostInput) -> Judgment:
+        async def one(item: LLMBatchItem, model: str, post: PostInput) -> JudgeResult:
             judge, slot = slot_for(item, model, post)
             async with calls:
                 judged = await judge.ajudge_slot(post, slot)

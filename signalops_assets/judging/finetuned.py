@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.judging.judges import (
-    Judgment,
+    JudgeResult,
     LLMPromptJudge,
     judgment_from_response,
 )
@@ -21,7 +21,7 @@ from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.llm.model_ids import litellm_model
 
 
-def _with_fallback(first: Judgment, fallback: Judgment, fallback_model: str) -> Judgment:
+def _with_fallback(first: JudgeResult, fallback: JudgeResult, fallback_model: str) -> JudgeResult:
     """The fallback's answer, charged with the whole wait and every known cost: an A/B arm
     whose fine-tuned model times out must not look as fast as its fallback."""
     first_error = first.error or ""
@@ -55,7 +55,7 @@ class FineTunedJudge(LLMPromptJudge):
         judge_key: str | None = None,
         tags: tuple[str, ...] = (),
         session_id: str | None = None,
-    ) -> Judgment:
+    ) -> JudgeResult:
         key = judge_key or self.done_key
         tracer = self.gateway.tracer
         with tracer.span(

@@ -1,4 +1,4 @@
-"""Judges: turn a post into a stored-ready `Judgment`. No database, no Dagster."""
+"""Judges: turn a post into a stored-ready `JudgeResult`. No database, no Dagster."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ JUDGMENT_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Judgment:
+class JudgeResult:
+    """What a judge answered for one post, before it is stored. `judging.store` writes it as a
+    `db.models.Judgment` row (the table `judgments`) with an explicit field mapping."""
+
     post_id: int
     label: str | None  # None when the judgment failed (`error` says why): a failure is no label
     confidence: float
@@ -83,9 +86,9 @@ class RelevanceJudge(Protocol):
 
     def judge_for(self, slot: Slot) -> Any: ...
 
-    async def ajudge(self, post: PostInput) -> list[Judgment]: ...
+    async def ajudge(self, post: PostInput) -> list[JudgeResult]: ...
 
-    async def ajudge_slot(self, post: PostInput, slot: Slot) -> Judgment: ...
+    async def ajudge_slot(self, post: PostInput, slot: Slot) -> JudgeResult: ...
 
 
 def parse_judgment(text: str, *, structured: bool = False) -> tuple[str, float, str] | str:
@@ -118,8 +121,8 @@ def parse_judgment(text: str, *, structured: bool = False) -> tuple[str, float, 
 
 def judgment_from_response(
     post: PostInput, response: LLMResponse, judge_key: str, prompt_version: str | None = None
-) -> Judgment:
-    base = Judgment(
+) -> JudgeResult:
+    base = JudgeResult(
         post_id=post.post_id,
         label=None,
         confidence=0.0,
@@ -204,7 +207,7 @@ class LLMPromptJudge:
         judge_key: str | None = None,
         tags: tuple[str, ...] = (),
         session_id: str | None = None,
-    ) -> Judgment:
+    ) -> JudgeResult:
         tracer = self.gateway.tracer
         with tracer.span(
             "judge_relevance",
@@ -219,8 +222,8 @@ class LLMPromptJudge:
             span.update(output={"label": judgment.label, "error": judgment.error})
             return replace(judgment, trace_id=getattr(span, "trace_id", None))
 
-    async def ajudge_slot(self, post: PostInput, slot: Slot) -> Judgment:
+    async def ajudge_slot(self, post: PostInput, slot: Slot) -> JudgeResult:
         return await self.ajudge_one(post, judge_key=slot.judge_key)
 
-    async def ajudge(self, post: PostInput) -> list[Judgment]:
+    async def ajudge(self, post: PostInput) -> list[JudgeResult]:
         return [await self.ajudge_one(post)]

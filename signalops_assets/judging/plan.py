@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.judging.judges import (
-    Judgment,
+    JudgeResult,
     RelevanceJudge,
     Slot,
     judgment_from_response,
@@ -33,7 +33,7 @@ class Policy:
 @dataclass
 class PostPlan:
     post: PostInput
-    reused: list[Judgment] = field(default_factory=list)  # ready to store, no call
+    reused: list[JudgeResult] = field(default_factory=list)  # ready to store, no call
     calls: list[Slot] = field(default_factory=list)  # need the provider
 
 
@@ -102,10 +102,10 @@ def _reusable(known: Iterable[JudgmentRow], slot: Slot) -> JudgmentRow | None:
     return found[0] if found else None
 
 
-def reused_judgment(row: JudgmentRow, slot: Slot) -> Judgment:
+def reused_judgment(row: JudgmentRow, slot: Slot) -> JudgeResult:
     """`row`'s answer under `slot`: same label, confidence, latency and trace; no cost, since
     nothing was paid for it (the original row carries the cost, counted once)."""
-    return Judgment(
+    return JudgeResult(
         post_id=row.post_id,
         label=row.label,
         confidence=row.confidence,
@@ -139,7 +139,7 @@ def plan_post(
     return plan
 
 
-async def run_plan(judge: RelevanceJudge, plan: PostPlan) -> list[Judgment]:
+async def run_plan(judge: RelevanceJudge, plan: PostPlan) -> list[JudgeResult]:
     """The reused judgments and one interactive call per remaining slot (concurrently)."""
     fresh = await asyncio.gather(*(judge.ajudge_slot(plan.post, s) for s in plan.calls))
     return [*plan.reused, *fresh]
@@ -151,7 +151,7 @@ def slot_request(judge: RelevanceJudge, post: PostInput, slot: Slot) -> LLMReque
     return request
 
 
-def slot_judgment(post: PostInput, slot: Slot, response: LLMResponse) -> Judgment:
+def slot_judgment(post: PostInput, slot: Slot, response: LLMResponse) -> JudgeResult:
     """A response (interactive or from a batch output file) as the slot's judgment; set
     `response.structured` when the request carried `response_format` (strict parsing)."""
     judgment = judgment_from_response(post, response, slot.judge_key, slot.prompt_version)

@@ -28,7 +28,7 @@ from signalops_assets.llm.score_queue import queue_score
 from signalops_assets.llm.tracing import Tracer, get_tracer, score_id_for
 
 if TYPE_CHECKING:  # judges imports the gateway; label paths need neither
-    from signalops_assets.judging.judges import Judgment
+    from signalops_assets.judging.judges import JudgeResult
 
 JUDGE_LABEL = "judge_label"
 HUMAN_LABEL = "human_label"
@@ -40,7 +40,7 @@ def _metadata(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def score_judge_labels(judgments: Iterable[Judgment], tracer: Tracer | None = None) -> int:
+def score_judge_labels(judgments: Iterable[JudgeResult], tracer: Tracer | None = None) -> int:
     """One `judge_label` score per traced, successful judgment; returns how many were sent."""
     tracer = tracer or get_tracer()
     if not tracer.enabled:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
-from signalops_assets.judging.judges import Judgment, RelevanceJudge
+from signalops_assets.judging.judges import JudgeResult, RelevanceJudge
 from signalops_assets.judging.plan import Policy, WorkItem, plan_post, run_plan, work_items
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.scores import score_judge_labels  # observability (#14)
@@ -229,10 +229,10 @@ def _stream(
             cursor["after"] = page[-1].post_id
         return items
 
-    async def work(item: WorkItem) -> list[Judgment]:
+    async def work(item: WorkItem) -> list[JudgeResult]:
         return await run_plan(judge, plan_post(judge, item, policy))
 
-    def write(groups: list[list[Judgment]]) -> None:
+    def write(groups: list[list[JudgeResult]]) -> None:
         flat = [j for group in groups for j in group]
         with session_scope(engine) as session:
             stored = store_judgments(session, spec.project_id, flat)
@@ -246,7 +246,7 @@ def _stream(
         for judgment in stored.judgments:  # not the outcomes dropped as duplicates
             summary.add(judgment)
 
-    config: StreamConfig[WorkItem, list[Judgment]] = StreamConfig(
+    config: StreamConfig[WorkItem, list[JudgeResult]] = StreamConfig(
         read_batch=read_batch,
         work=work,
         write=write,

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import ABResult
 from signalops_assets.db.models import Judgment as JudgmentRow
-from signalops_assets.judging.judges import Judgment
+from signalops_assets.judging.judges import JudgeResult
 
 
-def _same_prompt(stored: str | None, judgment: Judgment) -> bool:
+def _same_prompt(stored: str | None, judgment: JudgeResult) -> bool:
     # NULL: stored before prompt versions were recorded; kept, as re-judging it is a choice.
     return stored is None or stored == judgment.prompt_version
 
 
 @dataclass
 class StoreResult:
-    judgments: list[Judgment] = field(default_factory=list)  # those stored
+    judgments: list[JudgeResult] = field(default_factory=list)  # those stored
     stored: int = 0
     superseded: int = 0
     recovered: int = 0
@@ -28,7 +28,7 @@ class StoreResult:
 
 
 def store_judgments(
-    session: Session, project_id: str, judgments: Sequence[Judgment]
+    session: Session, project_id: str, judgments: Sequence[JudgeResult]
 ) -> StoreResult:
     """Judgment rows, and their ab_results rows referencing the real ids, in one transaction.
     A post's earlier failed judgment by the same judge, or its success with another prompt
@@ -49,7 +49,7 @@ def store_judgments(
             )
         )
     }
-    rows: list[tuple[Judgment, JudgmentRow]] = []
+    rows: list[tuple[JudgeResult, JudgmentRow]] = []
     replaced: list[int] = []
     for judgment in judgments:
         prev = previous.get((judgment.post_id, judgment.judge_key))
@@ -61,9 +61,7 @@ def store_judgments(
             result.recovered += prev.error is not None and judgment.error is None
         # Attempts count failures of one prompt version; a new version starts again at 1.
         attempt = prev.attempt + 1 if prev is not None and prev.error is not None else 1
-        rows.append(
-            (judgment, JudgmentRow(project_id=project_id, attempt=attempt, **asdict(judgment)))
-        )
+        rows.append((judgment, to_row(judgment, project_id, attempt)))
     if replaced:
         session.execute(delete(ABResult).where(ABResult.judgment_id.in_(replaced)))
         session.execute(
@@ -88,3 +86,30 @@ def store_judgments(
     result.judgments = [judgment for judgment, _ in rows]
     result.stored, result.superseded = len(rows), len(replaced)
     return result
+
+
+def to_row(result: JudgeResult, project_id: str, attempt: int) -> JudgmentRow:
+    """A judge's answer as a `judgments` row (a new column is added here, on purpose)."""
+    return JudgmentRow(
+        project_id=project_id,
+        attempt=attempt,
+        post_id=result.post_id,
+        judge_key=result.judge_key,
+        label=result.label,
+        confidence=result.confidence,
+        reasoning=result.reasoning,
+        model_id=result.model_id,
+        latency_ms=result.latency_ms,
+        cost_usd=result.cost_usd,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        error=result.error,
+        experiment_id=result.experiment_id,
+        arm=result.arm,
+        is_primary=result.is_primary,
+        trace_id=result.trace_id,
+        prompt_version=result.prompt_version,
+        reused_from_id=result.reused_from_id,
+        cached_tokens=result.cached_tokens,
+        cache_creation_tokens=result.cache_creation_tokens,
+    )

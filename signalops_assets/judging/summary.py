@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from signalops_assets.judging.judges import Judgment
+from signalops_assets.judging.judges import JudgeResult
 
 
 @dataclass
@@ -31,7 +31,7 @@ class JudgeRunSummary:
     cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
     cache_creation_tokens: int = 0
 
-    def add(self, judgment: Judgment) -> None:
+    def add(self, judgment: JudgeResult) -> None:
         self.judgments_stored += 1
         if judgment.error or judgment.label is None:
             self.failures += 1

@@ -16,7 +16,7 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
-from signalops_assets.judging.judges import Judgment, parse_judgment
+from signalops_assets.judging.judges import JudgeResult, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.service import store_judgments
 
@@ -41,9 +41,9 @@ def seed(engine: Engine) -> None:
             session,
             "spectra",
             [
-                Judgment(posts[0], "relevant", 0.9, "r", "m", "m"),
-                Judgment(posts[1], "relevant", 0.8, "r", "m", "m"),
-                Judgment(posts[2], "maybe", 0.0, "", "m", "m", error="timeout"),
+                JudgeResult(posts[0], "relevant", 0.9, "r", "m", "m"),
+                JudgeResult(posts[1], "relevant", 0.8, "r", "m", "m"),
+                JudgeResult(posts[2], "maybe", 0.0, "", "m", "m", error="timeout"),
             ],
         )
         session.flush()

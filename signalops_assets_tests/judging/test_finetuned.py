@@ -15,7 +15,7 @@ from signalops_assets.db.models import Project
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.factory import create_judge
 from signalops_assets.judging.finetuned import FineTunedJudge
-from signalops_assets.judging.judges import Judgment
+from signalops_assets.judging.judges import JudgeResult
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMGateway, run_async
 from signalops_assets.llm.model_ids import is_fine_tuned, litellm_model, model_aliases
@@ -37,8 +37,8 @@ def project(**llm: Any) -> ProjectConfig:
     return cfg.model_copy(update={"llm": cfg.llm.model_copy(update=llm)})
 
 
-def judge_once(judge: FineTunedJudge) -> Judgment:
-    judgments: list[Judgment] = run_async(judge.ajudge(POST))
+def judge_once(judge: FineTunedJudge) -> JudgeResult:
+    judgments: list[JudgeResult] = run_async(judge.ajudge(POST))
     assert len(judgments) == 1
     return judgments[0]
 
@@ -139,7 +139,7 @@ def test_prompted_judge_budget_is_the_whole_deadline(fake_llm: FakeOpenAIServer)
     gateway = LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=5)
     judge = LLMPromptJudge(gateway, project(max_judge_latency_ms=400), "openai/slow-p")
     started = time.perf_counter()
-    judgments: list[Judgment] = run_async(judge.ajudge(POST))
+    judgments: list[JudgeResult] = run_async(judge.ajudge(POST))
     assert time.perf_counter() - started < 1.5
     assert judgments[0].label is None
     assert "latency budget exceeded: > 400 ms" in (judgments[0].error or "")

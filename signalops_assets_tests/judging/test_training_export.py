@@ -17,7 +17,7 @@ from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.judging.finetuned import FineTunedJudge
-from signalops_assets.judging.judges import Judgment, LLMPromptJudge, parse_judgment
+from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.prompts import MAX_POST_CHARS, PostInput, judge_messages
 from signalops_assets.judging.service import pending_filter, pending_posts, store_judgments
@@ -56,7 +56,7 @@ def add_tricky_post(engine: Engine) -> int:
 
 def judge_posts(
     engine: Engine, judge: LLMPromptJudge, post_ids: list[int]
-) -> dict[int, list[Judgment]]:
+) -> dict[int, list[JudgeResult]]:
     """Judge through the pipeline's own reader and writer, one post at a time."""
     with session_scope(engine) as session:
         todo = [
@@ -64,9 +64,9 @@ def judge_posts(
             for p in pending_posts(session, pending_filter("spectra", judge))
             if p.post_id in post_ids
         ]
-    out: dict[int, list[Judgment]] = {}
+    out: dict[int, list[JudgeResult]] = {}
     for post in todo:
-        judgments: list[Judgment] = run_async(judge.ajudge(post))
+        judgments: list[JudgeResult] = run_async(judge.ajudge(post))
         with session_scope(engine) as session:
             store_judgments(session, "spectra", judgments)
         out[post.post_id] = judgments
@@ -142,7 +142,7 @@ def store(engine: Engine, post_id: int, label: str, error: str | None = None) ->
         store_judgments(
             session,
             "spectra",
-            [Judgment(post_id, label, 0.7, "r", "m", f"judge-{label}-{error}", error=error)],
+            [JudgeResult(post_id, label, 0.7, "r", "m", f"judge-{label}-{error}", error=error)],
         )
     return judgment_ids(engine, post_id)[-1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from signalops_assets.config import ProjectConfig, load_project
-from signalops_assets.judging.judges import Judgment, LLMPromptJudge
+from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge
 from signalops_assets.judging.prompts import FewShot, PostInput
 from signalops_assets.llm.gateway import LLMGateway, run_async
 from signalops_assets.llm.litellm_setup import get_litellm
@@ -41,11 +41,11 @@ def _judge(
     return LLMPromptJudge(gateway, project, model, fallbacks=(), examples=EXAMPLES)
 
 
-def _judge_all(judge: LLMPromptJudge) -> list[Judgment]:
-    async def run() -> list[Judgment]:
+def _judge_all(judge: LLMPromptJudge) -> list[JudgeResult]:
+    async def run() -> list[JudgeResult]:
         return [await judge.ajudge_one(post) for post in POSTS]
 
-    out: list[Judgment] = run_async(run())
+    out: list[JudgeResult] = run_async(run())
     return out
 
 
