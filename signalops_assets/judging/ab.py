@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from signalops_assets.hashing import stable_unit
-from signalops_assets.judging.judges import JudgeResult, Slot
+from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, Slot
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import trace_context
 
@@ -27,7 +27,13 @@ class ABTestJudge:
     judgment is the one the pipeline acts on, the canary's is stored for paired analysis."""
 
     def __init__(
-        self, *, experiment_id: str, canary_pct: float, mode: str, primary: Any, canary: Any
+        self,
+        *,
+        experiment_id: str,
+        canary_pct: float,
+        mode: str,
+        primary: LLMPromptJudge,
+        canary: LLMPromptJudge,
     ) -> None:
         self.experiment_id = experiment_id
         self.canary_pct = canary_pct
@@ -39,6 +45,9 @@ class ABTestJudge:
         self.description = (
             f"A/B {mode} {experiment_id}: {primary.model} vs {canary.model} ({share})"
         )
+
+    def models(self) -> list[str]:
+        return [self.primary.model, self.canary.model]
 
     def _tags(self, arm: str) -> tuple[str, ...]:
         return ("ab-test", f"experiment:{self.experiment_id}", f"arm:{arm}")

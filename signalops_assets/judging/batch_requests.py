@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from signalops_assets.judging.judges import Slot
+from signalops_assets.judging.judges import RelevanceJudge, Slot
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMGateway, LLMRequest
 
@@ -34,16 +34,9 @@ class Entry:
         return f"post-{self.post.post_id}-{self.index}"
 
 
-def batch_models(judge: Any) -> list[str] | str:
+def batch_models(judge: RelevanceJudge) -> list[str] | str:
     """The models a judge calls, or why it cannot run as a batch (then it runs interactively)."""
-    from signalops_assets.judging.ab import ABTestJudge
-
-    if isinstance(judge, ABTestJudge):
-        models = [str(judge.primary.model), str(judge.canary.model)]
-    elif hasattr(judge, "request") and hasattr(judge, "model"):
-        models = [str(judge.model)]
-    else:
-        return f"{judge.description} has no single request per post"
+    models = judge.models()
     for model in models:
         reason = unbatchable(model)
         if reason:

@@ -26,7 +26,7 @@ def project_judge_model(session: Session, project: ProjectConfig) -> str:
 
 def single_model_judge(
     gateway: LLMGateway, project: ProjectConfig, model: str, examples: Sequence[FewShot] = ()
-) -> RelevanceJudge:
+) -> LLMPromptJudge:
     """A fine-tuned model sees its training format only; a prompted one gets the examples."""
     if is_fine_tuned(model):
         from signalops_assets.judging.finetuned import FineTunedJudge

@@ -80,6 +80,15 @@ class RelevanceJudge(Protocol):
     done_key: str
     description: str
 
+    @property
+    def experiment_id(self) -> str | None:
+        """The experiment whose arms it judges for, if any."""
+        ...
+
+    def models(self) -> list[str]:
+        """Every model it may call (batch mode checks each can run as a batch)."""
+        ...
+
     def slots(self, post: PostInput) -> list[Slot]: ...
 
     def versions(self) -> dict[str, frozenset[str]]: ...
@@ -151,6 +160,8 @@ class LLMPromptJudge:
     """A prompted model: the project's relevance prompt (and few-shot examples) as a static
     prefix, then the delimited post."""
 
+    experiment_id: str | None = None
+
     def __init__(
         self,
         gateway: LLMGateway,
@@ -180,6 +191,9 @@ class LLMPromptJudge:
     def versions(self) -> dict[str, frozenset[str]]:
         """judge_key -> the prompt versions whose success there means "done"."""
         return {self.done_key: frozenset({self.prompt_version})}
+
+    def models(self) -> list[str]:
+        return [self.model]
 
     def judge_for(self, slot: Slot) -> LLMPromptJudge:
         return self

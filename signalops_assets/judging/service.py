@@ -173,9 +173,7 @@ def judge_pending(
         created_from=created_from,
         created_to=created_to,
     )
-    summary = JudgeRunSummary(
-        judge=judge.description, experiment_id=getattr(judge, "experiment_id", None)
-    )
+    summary = JudgeRunSummary(judge=judge.description, experiment_id=judge.experiment_id)
     with session_scope(engine) as session:
         total = count_pending(session, spec)
     if limit:
