@@ -1,6 +1,9 @@
 """House conventions for every asset: owners, tags, the retry policy of LLM-calling steps."""
 
-from dagster import Backoff, Jitter, RetryPolicy
+from collections.abc import Callable
+from typing import Any, cast
+
+from dagster import AssetsDefinition, Backoff, Jitter, RetryPolicy, asset
 
 OWNERS = ["team:signalops"]
 
@@ -14,3 +17,18 @@ def tags(domain: str) -> dict[str, str]:
 LLM_RETRY = RetryPolicy(
     max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
+
+
+def llm_asset(domain: str, **extra: Any) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+    """`@asset` with what every provider-calling asset shares: the `llm` concurrency pool (one
+    limit across runs and workers), owners, domain tag and group, and the retry policy."""
+    options: dict[str, Any] = {
+        "group_name": domain,
+        "pool": "llm",
+        "kinds": {"litellm", "sql"},
+        "owners": OWNERS,
+        "tags": tags(domain),
+        "retry_policy": LLM_RETRY,
+    }
+    decorator = asset(**{**options, **extra})
+    return cast(Callable[[Callable[..., Any]], AssetsDefinition], decorator)

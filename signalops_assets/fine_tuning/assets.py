@@ -16,10 +16,11 @@ from dagster import (
     define_asset_job,
 )
 
+from signalops_assets.conventions import OWNERS, llm_asset, tags
 from signalops_assets.resources import DatabaseResource, LLMResource
 
 
-@asset(group_name="fine_tuning", kinds={"python"})
+@asset(group_name="fine_tuning", kinds={"python"}, owners=OWNERS, tags=tags("fine_tuning"))
 def judge_training_set(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:
@@ -48,12 +49,11 @@ def judge_training_set(
     return MaterializeResult(metadata=metadata)
 
 
-# In the `llm` pool like every asset that calls a provider (remote submission).
-@asset(
+@llm_asset(
+    "fine_tuning",
     deps=[judge_training_set],
-    group_name="fine_tuning",
-    kinds={"scikitlearn", "openai"},
-    pool="llm",
+    kinds={"scikitlearn", "litellm"},
+    retry_policy=None,  # training fails the same way twice; a provider hiccup is the sensor's
 )
 def fine_tuned_judge(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
@@ -117,7 +117,13 @@ def candidate_offline_gate(
     )
 
 
-@asset(deps=[fine_tuned_judge], group_name="fine_tuning", kinds={"python"})
+@asset(
+    deps=[fine_tuned_judge],
+    group_name="fine_tuning",
+    kinds={"python"},
+    owners=OWNERS,
+    tags=tags("fine_tuning"),
+)
 def candidate_experiment(
     context: AssetExecutionContext, database: DatabaseResource
 ) -> MaterializeResult[None]:

@@ -10,11 +10,10 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from signalops_assets.config import load_configured_projects
-from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
+from signalops_assets.conventions import OWNERS, llm_asset, tags
 from signalops_assets.judging.versions import judge_version
 from signalops_assets.metadata import table, table_metadata
 from signalops_assets.reporting import progress_logger
@@ -35,16 +34,7 @@ posts = AssetSpec(
 )
 
 
-@asset(
-    deps=[posts],
-    group_name="judging",
-    pool="llm",
-    kinds={"litellm", "sql"},
-    owners=OWNERS,
-    tags=tags("judging"),
-    code_version=judge_version(),
-    retry_policy=LLM_RETRY,
-)
+@llm_asset("judging", deps=[posts], code_version=judge_version())
 def judged_posts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:

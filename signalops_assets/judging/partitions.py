@@ -11,10 +11,9 @@ from dagster import (
     AssetsDefinition,
     DailyPartitionsDefinition,
     MaterializeResult,
-    asset,
 )
 
-from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
+from signalops_assets.conventions import llm_asset
 from signalops_assets.judging.assets import judge_configured_projects, posts
 from signalops_assets.judging.versions import judge_version
 from signalops_assets.resources import DatabaseResource, LLMResource
@@ -40,17 +39,12 @@ def build_partitioned_judged_posts(
     """`judged_posts`, one partition per UTC day of `posts.created_at`."""
     partitions_def = partitions_def or daily_posts_partitions()
 
-    @asset(
+    @llm_asset(
+        "judging",
         name="judged_posts",
         deps=[posts],
         partitions_def=partitions_def,
-        group_name="judging",
-        pool="llm",
-        kinds={"litellm", "sql"},
-        owners=OWNERS,
-        tags=tags("judging"),
         code_version=judge_version(),
-        retry_policy=LLM_RETRY,
     )
     def judged_posts(
         context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource

@@ -16,7 +16,7 @@ from dagster import (
 from pydantic import Field
 
 from signalops_assets.config import load_configured_projects
-from signalops_assets.conventions import LLM_RETRY, OWNERS, tags
+from signalops_assets.conventions import OWNERS, llm_asset, tags
 from signalops_assets.judging.assets import fail_for_broken_projects
 from signalops_assets.judging.versions import draft_version
 from signalops_assets.metadata import table, table_metadata
@@ -28,16 +28,7 @@ from signalops_assets.resources import DatabaseResource, LLMResource
 EXPORTED_THROUGH_KEY = "collected_through_event"
 
 
-@asset(
-    deps=["judged_posts"],
-    group_name="preferences",
-    pool="llm",
-    kinds={"litellm", "sql"},
-    owners=OWNERS,
-    tags=tags("preferences"),
-    code_version=draft_version(),
-    retry_policy=LLM_RETRY,
-)
+@llm_asset("preferences", deps=["judged_posts"], code_version=draft_version())
 def drafts(
     context: AssetExecutionContext, database: DatabaseResource, llm: LLMResource
 ) -> MaterializeResult[None]:
