@@ -33,7 +33,7 @@ from signalops_assets.experiments.queries import (
     excluded_training_posts,
     experiment_scope,
 )
-from signalops_assets.vocab import LABELS
+from signalops_assets.vocab import LABELS, Arm
 
 DEFAULT_BASELINE = 0.8  # assumed agreement before the primary has enough labels
 
@@ -169,7 +169,7 @@ def analyze_experiment(
     look = (previous.look + 1) if previous else 1
     scope = experiment_scope(session, experiment)
     arms = arm_stats(session, experiment, scope)
-    primary, canary = arms["primary"], arms["canary"]
+    primary, canary = arms[Arm.PRIMARY], arms[Arm.CANARY]
     shadow = experiment.mode == "shadow"
     notes: list[str] = []
 

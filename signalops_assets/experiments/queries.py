@@ -27,7 +27,7 @@ from signalops_assets.db.models import (
 )
 from signalops_assets.llm.model_ids import model_aliases
 from signalops_assets.quantile import nearest_rank_index
-from signalops_assets.vocab import LABELS
+from signalops_assets.vocab import LABELS, Arm
 
 LabelMatrix = dict[tuple[str, str], int]  # (judge label, human label) -> count
 
@@ -135,7 +135,10 @@ def _human_label_parts(base: Any, clauses: Iterable[ColumnElement[bool]]) -> lis
 
 def arm_stats(session: Session, experiment: ABExperiment, scope: Scope) -> dict[str, ArmStats]:
     arms: dict[str, ArmStats] = {}
-    for arm, model in (("primary", experiment.primary_model), ("canary", experiment.canary_model)):
+    for arm, model in (
+        (Arm.PRIMARY, experiment.primary_model),
+        (Arm.CANARY, experiment.canary_model),
+    ):
         stats = ArmStats(arm=arm, model_id=model)
         own = set(model_aliases(model))
         clauses = [*scope.where(), Judgment.arm == arm]
@@ -249,11 +252,11 @@ def paired_counts(session: Session, experiment: ABExperiment, scope: Scope) -> P
             and_(
                 canary.post_id == primary.post_id,
                 canary.experiment_id == primary.experiment_id,
-                canary.arm == "canary",
+                canary.arm == Arm.CANARY,
                 canary.superseded.is_(False),
             ),
         )
         .join(Post, Post.id == primary.post_id)
-        .where(*scope.where(primary), primary.arm == "primary", human.is_not(None))
+        .where(*scope.where(primary), primary.arm == Arm.PRIMARY, human.is_not(None))
     ).one()
     return PairedCounts(*(int(v or 0) for v in row))

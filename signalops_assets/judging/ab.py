@@ -10,6 +10,7 @@ from signalops_assets.hashing import stable_unit
 from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, Slot
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import trace_context
+from signalops_assets.vocab import Arm, ExperimentMode
 
 
 def assignment_unit(experiment_id: str, post_key: str) -> float:
@@ -19,7 +20,7 @@ def assignment_unit(experiment_id: str, post_key: str) -> float:
 
 
 def assign_arm(experiment_id: str, post_key: str, canary_pct: float) -> str:
-    return "canary" if assignment_unit(experiment_id, post_key) < canary_pct else "primary"
+    return Arm.CANARY if assignment_unit(experiment_id, post_key) < canary_pct else Arm.PRIMARY
 
 
 class ABTestJudge:
@@ -41,7 +42,11 @@ class ABTestJudge:
         self.primary = primary
         self.canary = canary
         self.done_key = f"experiment:{experiment_id}"
-        share = "canary judges every post" if mode == "shadow" else f"{canary_pct:.0%} canary"
+        share = (
+            "canary judges every post"
+            if mode == ExperimentMode.SHADOW
+            else f"{canary_pct:.0%} canary"
+        )
         self.description = (
             f"A/B {mode} {experiment_id}: {primary.model} vs {canary.model} ({share})"
         )
@@ -53,13 +58,13 @@ class ABTestJudge:
         return ("ab-test", f"experiment:{self.experiment_id}", f"arm:{arm}")
 
     def _slot(self, arm: str, key: str) -> Slot:
-        judge = self.canary if arm == "canary" else self.primary
-        is_primary = self.mode != "shadow" or arm == "primary"
+        judge = self.canary if arm == Arm.CANARY else self.primary
+        is_primary = self.mode != ExperimentMode.SHADOW or arm == Arm.PRIMARY
         return Slot(key, judge.model, judge.prompt_version, self.experiment_id, arm, is_primary)
 
     def versions(self) -> dict[str, frozenset[str]]:
         primary, canary = self.primary.prompt_version, self.canary.prompt_version
-        if self.mode == "shadow":
+        if self.mode == ExperimentMode.SHADOW:
             return {
                 self.done_key: frozenset({primary}),
                 f"{self.done_key}:shadow": frozenset({canary}),
@@ -68,13 +73,13 @@ class ABTestJudge:
 
     def judge_for(self, slot: Slot) -> Any:
         """The arm's own judge (whose `request(post)` is what this slot sends)."""
-        return self.canary if slot.arm == "canary" else self.primary
+        return self.canary if slot.arm == Arm.CANARY else self.primary
 
     def slots(self, post: PostInput) -> list[Slot]:
-        if self.mode == "shadow":
+        if self.mode == ExperimentMode.SHADOW:
             return [
-                self._slot("primary", self.done_key),
-                self._slot("canary", f"{self.done_key}:shadow"),
+                self._slot(Arm.PRIMARY, self.done_key),
+                self._slot(Arm.CANARY, f"{self.done_key}:shadow"),
             ]
         # The platform id is the unit: unique within the experiment's project, and unlike the
         # database row id it survives a move to another database, so assignment does too.
@@ -83,7 +88,7 @@ class ABTestJudge:
 
     async def ajudge_slot(self, post: PostInput, slot: Slot) -> JudgeResult:
         judge = self.judge_for(slot)
-        arm = slot.arm or "primary"
+        arm = slot.arm or Arm.PRIMARY
         # The session is the run; experiment and arm are trace tags and metadata (filterable).
         with trace_context(metadata={"experiment_id": self.experiment_id, "arm": arm}):
             judgment: JudgeResult = await judge.ajudge_one(

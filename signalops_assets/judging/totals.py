@@ -9,9 +9,10 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Judgment, Post
+from signalops_assets.vocab import Arm
 
 # Judgments without an arm (no experiment) belong to the one judge acting on posts.
-DEFAULT_ARM = "primary"
+DEFAULT_ARM = Arm.PRIMARY
 
 
 @dataclass
