@@ -21,13 +21,10 @@ WRITE_BUFFER = 1 << 20
 
 
 def export_root() -> Path:
-    """SIGNALOPS_EXPORT_DIR, else data/exports in the repository."""
-    configured = os.environ.get("SIGNALOPS_EXPORT_DIR", "").strip()
-    if configured:
-        return Path(configured)
-    from signalops_assets.db.session import REPO_ROOT
+    """SIGNALOPS_EXPORT_DIR, else data/exports in the repository (settings.py reads it)."""
+    from signalops_assets.settings import settings
 
-    return REPO_ROOT / "data" / "exports"
+    return settings().export_dir
 
 
 # Temp names carry when and by which process they were started: `<stamp ns>-<pid>-<random>`,

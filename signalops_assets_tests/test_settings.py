@@ -59,8 +59,7 @@ def test_wrong_value_is_one_line_naming_the_variable(
 
 def test_no_other_module_reads_signalops_variables() -> None:
     reader = re.compile(r"(os\.environ(\.get)?|os\.getenv)\s*[\[(]\s*[\"']SIGNALOPS_")
-    # export.py belongs to the export rework (issue 16 item 2) and moves to settings() there.
-    allowed = {"settings.py", "export.py"}
+    allowed = {"settings.py"}
     offenders = [
         str(p.relative_to(PACKAGE))
         for p in PACKAGE.rglob("*.py")
