@@ -138,27 +138,31 @@ def _status(job: Any) -> RemoteStatus:
     )
 
 
-async def retrieve(external_job_id: str, *, provider: str, api_base: str | None) -> RemoteStatus:
+async def _job_call(
+    call: str, external_job_id: str, failure: str, *, provider: str, api_base: str | None
+) -> RemoteStatus:
+    """One LiteLLM fine-tuning job call (`aretrieve_fine_tuning_job`, `acancel_…`); a provider
+    error becomes one scrubbed line prefixed by `failure`."""
     from signalops_assets.llm.litellm_setup import get_litellm
 
-    kwargs = _kwargs(provider, api_base)
     try:
-        job = await get_litellm().aretrieve_fine_tuning_job(
-            fine_tuning_job_id=external_job_id, **kwargs
+        job = await getattr(get_litellm(), call)(
+            fine_tuning_job_id=external_job_id, **_kwargs(provider, api_base)
         )
     except Exception as exc:
-        raise SignalOpsError(f"{provider} job {external_job_id}: {_one_line(exc)}") from None
+        raise SignalOpsError(f"{failure}: {_one_line(exc)}") from None
     return _status(job)
+
+
+async def retrieve(external_job_id: str, *, provider: str, api_base: str | None) -> RemoteStatus:
+    failure = f"{provider} job {external_job_id}"
+    return await _job_call(
+        "aretrieve_fine_tuning_job", external_job_id, failure, provider=provider, api_base=api_base
+    )
 
 
 async def cancel(external_job_id: str, *, provider: str, api_base: str | None) -> RemoteStatus:
-    from signalops_assets.llm.litellm_setup import get_litellm
-
-    kwargs = _kwargs(provider, api_base)
-    try:
-        job = await get_litellm().acancel_fine_tuning_job(
-            fine_tuning_job_id=external_job_id, **kwargs
-        )
-    except Exception as exc:
-        raise SignalOpsError(f"cancel {external_job_id} failed: {_one_line(exc)}") from None
-    return _status(job)
+    failure = f"cancel {external_job_id} failed"
+    return await _job_call(
+        "acancel_fine_tuning_job", external_job_id, failure, provider=provider, api_base=api_base
+    )

@@ -4,8 +4,6 @@ one label path, onto posts and judgments and into Langfuse as `human_label` scor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine, select
 
@@ -21,21 +19,12 @@ from signalops_assets.argilla.settings import ArgillaSettings
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
-from signalops_assets.llm.tracing import reset_tracer, score_id_for
+from signalops_assets.llm.tracing import score_id_for
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import post_ids
 
 DATASET = labelling_dataset_name("spectra")
-
-
-@pytest.fixture
-def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[OTLPReceiver]:
-    for name, value in otlp_receiver.env().items():
-        monkeypatch.setenv(name, value)
-    reset_tracer()
-    yield otlp_receiver
-    reset_tracer()
 
 
 def seed(engine: Engine, n: int) -> list[int]:

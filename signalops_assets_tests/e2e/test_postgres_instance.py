@@ -3,7 +3,6 @@ database on another, every asset of the code location materialized there."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from signalops_assets_tests.conftest import PG_ADMIN_URL, REPO
+from signalops_assets_tests.conftest import REPO
+from signalops_assets_tests.e2e.pg import fresh_databases
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -19,26 +19,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 @pytest.fixture
 def pg_databases() -> Iterator[tuple[str, str]]:
     """Two fresh databases (Dagster's storage, the app's), dropped afterwards."""
-    suffix = uuid.uuid4().hex[:10]
-    names = [f"signalops_e2e_dagster_{suffix}", f"signalops_e2e_app_{suffix}"]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # pragma: no cover - CI always has PostgreSQL
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required: {exc}")
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{names[0]}", f"{base}/{names[1]}"
-    finally:
-        from signalops_assets.db.session import cached_engine
+    from signalops_assets.db.session import cached_engine
 
-        cached_engine.cache_clear()
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_databases("dagster", "app") as (dagster_url, app_url):
+        try:
+            yield dagster_url, app_url
+        finally:
+            cached_engine.cache_clear()
 
 
 def test_every_asset_materializes_on_the_postgres_instance(

@@ -356,3 +356,15 @@ def otlp_receiver() -> Iterator[OTLPReceiver]:
     """A running receiver, stopped after the test."""
     with OTLPReceiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[OTLPReceiver]:
+    """Langfuse tracing on, pointed at the receiver: a fresh process tracer before and after."""
+    from signalops_assets.llm.tracing import reset_tracer
+
+    for name, value in otlp_receiver.env().items():
+        monkeypatch.setenv(name, value)
+    reset_tracer()
+    yield otlp_receiver
+    reset_tracer()

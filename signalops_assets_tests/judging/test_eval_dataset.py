@@ -3,9 +3,6 @@ the local Langfuse fake: a stable hash split, one item per post however often it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
@@ -14,19 +11,9 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.eval_dataset import eval_dataset_name, is_held_out
-from signalops_assets.llm.tracing import reset_tracer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
 DATASET = eval_dataset_name("spectra")
-
-
-@pytest.fixture
-def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[OTLPReceiver]:
-    for name, value in otlp_receiver.env().items():
-        monkeypatch.setenv(name, value)
-    reset_tracer()
-    yield otlp_receiver
-    reset_tracer()
 
 
 def label_first(engine: Engine, n: int) -> dict[str, tuple[int, str]]:

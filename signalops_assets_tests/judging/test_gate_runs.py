@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shlex
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy import Engine
 from signalops_assets.cli.main import cli
 from signalops_assets.judging.eval_dataset import eval_dataset_name, record_gate_runs
 from signalops_assets.judging.prompts import PostInput
-from signalops_assets.llm.tracing import NoopTracer, reset_tracer
+from signalops_assets.llm.tracing import NoopTracer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,15 +29,9 @@ def run(args: str) -> Result:
 
 
 @pytest.fixture
-def traced(
-    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[OTLPReceiver]:
+def traced(traced: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> OTLPReceiver:
     monkeypatch.setenv("SIGNALOPS_MODELS_DIR", str(tmp_path / "models"))
-    for name, value in otlp_receiver.env().items():
-        monkeypatch.setenv(name, value)
-    reset_tracer()
-    yield otlp_receiver
-    reset_tracer()
+    return traced
 
 
 def runs(receiver: OTLPReceiver) -> dict[str, list[dict[str, Any]]]:

@@ -62,15 +62,6 @@ def judgments_by_post(engine: Engine) -> dict[int, list[Judgment]]:
     return out
 
 
-@pytest.fixture
-def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> OTLPReceiver:
-    for name, value in otlp_receiver.env().items():
-        monkeypatch.setenv(name, value)
-    reset_tracer()
-    yield otlp_receiver
-    reset_tracer()
-
-
 def test_judge_and_human_labels_are_one_categorical_score_per_trace(
     engine: Engine, fake_llm: FakeOpenAIServer, traced: OTLPReceiver, isolated_env: Path
 ) -> None:

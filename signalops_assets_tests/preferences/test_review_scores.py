@@ -4,8 +4,6 @@ reviewer's text for edits (and better replies), one score per generation and nam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
@@ -19,15 +17,6 @@ from signalops_assets.llm.tracing import get_tracer, reset_tracer, score_id_for
 from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, judge, post_ids
-
-
-@pytest.fixture
-def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[OTLPReceiver]:
-    for name, value in otlp_receiver.env().items():
-        monkeypatch.setenv(name, value)
-    reset_tracer()
-    yield otlp_receiver
-    reset_tracer()
 
 
 def drafted(engine: Engine, cfg: ProjectConfig, n: int) -> list[Draft]:
