@@ -69,7 +69,6 @@ def main() -> int:
         del os.environ[name]
     from signalops_assets.llm import tracing
 
-    tracing.reset_tracer()
     tracer = tracing.get_tracer()
     assert isinstance(tracer, tracing.NoopTracer), type(tracer)
     assert "langfuse" not in sys.modules
@@ -92,14 +91,12 @@ def main() -> int:
 
         with OTLPReceiver() as receiver:
             os.environ.update(receiver.env())
-            tracing.reset_tracer()
             enabled = tracing.get_tracer()
             number = min(args.number, 2_000)
             seconds = per_call_s(lambda: one_call(enabled), number, repeat=3)
             enabled.flush()
             report("langfuse span+generation (no I/O)", seconds - baseline)
             print(f"{'':<34} {len(receiver.spans())} spans received")
-            tracing.reset_tracer()
     return 0
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any, cast
 
-from dagster import AssetsDefinition, Backoff, Jitter, RetryPolicy, asset
+from dagster import AssetsDefinition, Backoff, Failure, Jitter, RetryPolicy, asset
 
 OWNERS = ["team:signalops"]
 
@@ -32,3 +32,15 @@ def llm_asset(domain: str, **extra: Any) -> Callable[[Callable[..., Any]], Asset
     }
     decorator = asset(**{**options, **extra})
     return cast(Callable[[Callable[..., Any]], AssetsDefinition], decorator)
+
+
+def fail_for_broken_projects(failure: str | None, metadata: dict[str, Any]) -> None:
+    """The good projects' work is already committed; the step still fails, at the end, naming
+    every project whose config did not load (so a broken file is seen, not skipped quietly)."""
+    if failure is not None:
+        # No retry: a broken file stays broken until someone fixes it.
+        raise Failure(
+            description=failure,
+            metadata={**metadata, "broken_projects": failure},
+            allow_retries=False,
+        )

@@ -49,9 +49,6 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SIGNALOPS_DATABASE_URL", f"sqlite:///{tmp_path / 'signalops.db'}")
     monkeypatch.setenv("SIGNALOPS_EXPORT_DIR", str(tmp_path / "exports"))
     monkeypatch.setenv("SIGNALOPS_MODELS_DIR", str(tmp_path / "models"))
-    from signalops_assets.llm.tracing import reset_tracer
-
-    reset_tracer()
     return tmp_path
 
 

@@ -16,7 +16,8 @@ from dagster import (
     define_asset_job,
 )
 
-from signalops_assets.conventions import OWNERS, llm_asset, tags
+from signalops_assets.conventions import OWNERS, fail_for_broken_projects, llm_asset, tags
+from signalops_assets.project_loop import configured_projects
 from signalops_assets.resources import DatabaseResource, LLMResource
 
 
@@ -26,16 +27,15 @@ def judge_training_set(
 ) -> MaterializeResult[None]:
     """Human labels as judge training examples, with a held-out eval split by a hash of the
     post's content; each set is recorded in `training_sets` with its files' sha256."""
-    from signalops_assets.config import configured_project_ids, load_project
     from signalops_assets.errors import SignalOpsError
     from signalops_assets.fine_tuning.training_sets import build_judge_training_set
 
     metadata: dict[str, Any] = {}
-    for project_id in configured_project_ids():
+    loop = configured_projects(run_id=context.run_id)
+    for project in loop:
+        project_id = project.project_id
         try:
-            summary = build_judge_training_set(
-                database.engine(), project_id, project=load_project(project_id)
-            )
+            summary = build_judge_training_set(database.engine(), project_id, project=project)
         except SignalOpsError as exc:  # too few labels yet: nothing written, say why
             context.log.warning(str(exc))
             metadata[f"{project_id}/skipped"] = MetadataValue.text(str(exc))
@@ -46,6 +46,7 @@ def judge_training_set(
         metadata[f"{project_id}/eval"] = MetadataValue.int(sum(counts["eval"].values()))
         metadata[f"{project_id}/train_file"] = MetadataValue.path(str(summary.paths["train"]))
         context.log.info(f"{project_id}: training set {summary.training_set_id}: {counts}")
+    fail_for_broken_projects(loop.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 
@@ -61,16 +62,16 @@ def fine_tuned_judge(
     """A candidate judge from the latest training set, one per set: `fine_tuning.backend:
     local` trains and registers it now; `litellm` submits a provider job that
     `fine_tune_job_sensor` polls and registers. Experiments exclude its training posts."""
-    from signalops_assets.config import configured_project_ids, load_project
     from signalops_assets.fine_tuning.service import ensure_candidate, latest_training_set
 
     metadata: dict[str, Any] = {}
-    for project_id in configured_project_ids():
+    loop = configured_projects(run_id=context.run_id)
+    for cfg in loop:
+        project_id = cfg.project_id
         summary = latest_training_set(database.engine(), project_id)
         if summary is None:
             context.log.info(f"{project_id}: no training set yet")
             continue
-        cfg = load_project(project_id)
         state = ensure_candidate(database.engine(), summary, cfg, llm.settings(cfg.llm).api_base)
         metadata[f"{project_id}/job_id"] = MetadataValue.int(state.job_id)
         metadata[f"{project_id}/status"] = MetadataValue.text(state.status)
@@ -80,6 +81,7 @@ def fine_tuned_judge(
             f"{project_id}: training set {summary.training_set_id}: {verb} job "
             f"{state.job_id} ({cfg.fine_tuning.backend}) {state.status} -> {state.model_id}"
         )
+    fail_for_broken_projects(loop.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 
@@ -89,13 +91,15 @@ def candidate_offline_gate(
 ) -> AssetCheckResult:
     """Candidate vs current judge on held-out human labels; fails (and blocks the experiment)
     when the candidate is worse by more than `fine_tuning.gate_margin`."""
-    from signalops_assets.config import configured_project_ids
     from signalops_assets.fine_tuning.service import gate_candidate, latest_candidate
 
     engine = database.engine()
     metadata: dict[str, Any] = {}
-    failed: list[str] = []
-    for project_id in configured_project_ids():
+    loop = configured_projects(run_id=context.run.run_id)
+    broken = loop.failure()
+    failed: list[str] = [broken] if broken else []
+    for project in loop:
+        project_id = project.project_id
         model_id = latest_candidate(engine, project_id)
         if model_id is None:
             continue
@@ -129,14 +133,15 @@ def candidate_experiment(
 ) -> MaterializeResult[None]:
     """With `experiments.auto_start: shadow | split`, an experiment current judge vs the gated
     candidate starts (runs only after `candidate_offline_gate` passed)."""
-    from signalops_assets.config import configured_project_ids, load_project
     from signalops_assets.errors import SignalOpsError
     from signalops_assets.fine_tuning.service import latest_candidate, start_candidate_experiment
 
     engine = database.engine()
     metadata: dict[str, Any] = {}
-    for project_id in configured_project_ids():
-        mode = load_project(project_id).experiments.auto_start
+    loop = configured_projects(run_id=context.run_id)
+    for project in loop:
+        project_id = project.project_id
+        mode = project.experiments.auto_start
         model_id = latest_candidate(engine, project_id)
         if mode is None or model_id is None:
             reason = "auto_start off" if mode is None else "no new candidate (job pending?)"
@@ -150,6 +155,7 @@ def candidate_experiment(
             continue
         metadata[f"{project_id}/started"] = MetadataValue.text(experiment_id)
         context.log.info(f"{project_id}: started {mode} experiment {experiment_id}")
+    fail_for_broken_projects(loop.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 

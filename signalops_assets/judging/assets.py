@@ -7,15 +7,14 @@ from dagster import (
     AssetExecutionContext,
     AssetObservation,
     AssetSpec,
-    Failure,
     MaterializeResult,
     MetadataValue,
 )
 
-from signalops_assets.config import load_configured_projects
-from signalops_assets.conventions import OWNERS, llm_asset, tags
+from signalops_assets.conventions import OWNERS, fail_for_broken_projects, llm_asset, tags
 from signalops_assets.judging.versions import judge_version
 from signalops_assets.metadata import table, table_metadata
+from signalops_assets.project_loop import configured_projects
 from signalops_assets.reporting import progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets.vocab import LABELS
@@ -66,7 +65,7 @@ def judge_configured_projects(
     )
     from signalops_assets.judging.totals import judge_totals
     from signalops_assets.llm.langfuse_links import langfuse_links
-    from signalops_assets.llm.tracing import get_tracer, trace_context
+    from signalops_assets.llm.tracing import get_tracer
     from signalops_assets.posts import ensure_project
 
     engine = database.engine()
@@ -77,9 +76,9 @@ def judge_configured_projects(
     tracer = get_tracer()
     given_up = submitted = 0
     batch_notes: list[str] = []
-    configured = load_configured_projects()
-    project_ids = [p.project_id for p in configured.loaded]
-    for project in configured.loaded:
+    loop = configured_projects(run_id=context.run_id)
+    project_ids = loop.project_ids
+    for project in loop:  # each project traced, the tracer flushed after it
         project_id = project.project_id
         settings = llm.settings(project.llm)
         with session_scope(engine) as session:
@@ -97,18 +96,16 @@ def judge_configured_projects(
             submitted += batch.posts
             summary = JudgeRunSummary(judge=f"{judge.description} (batch mode)")
         else:
-            with trace_context(run_id=context.run_id, metadata={"project": project_id}):
-                summary = judge_pending(
-                    engine,
-                    project_id,
-                    judge,
-                    max_concurrency=settings.max_concurrency,
-                    max_attempts=project.llm.max_attempts,
-                    created_from=created_from,
-                    created_to=created_to,
-                    on_progress=progress_logger(context, project_id, "posts"),
-                )
-        tracer.flush()
+            summary = judge_pending(
+                engine,
+                project_id,
+                judge,
+                max_concurrency=settings.max_concurrency,
+                max_attempts=project.llm.max_attempts,
+                created_from=created_from,
+                created_to=created_to,
+                on_progress=progress_logger(context, project_id, "posts"),
+            )
         if summary.given_up:
             context.log.warning(
                 f"{project_id}: {summary.given_up} posts given up after "
@@ -184,20 +181,8 @@ def judge_configured_projects(
         "database": database.display_url(),
         **{k: MetadataValue.url(v) for k, v in langfuse_links(tracer, context.run_id).items()},
     }
-    fail_for_broken_projects(configured.failure(), metadata)
+    fail_for_broken_projects(loop.failure(), metadata)
     return MaterializeResult(metadata=metadata)
-
-
-def fail_for_broken_projects(failure: str | None, metadata: dict[str, Any]) -> None:
-    """The good projects' work is already committed; the step still fails, at the end, naming
-    every project whose config did not load (so a broken file is seen, not skipped quietly)."""
-    if failure is not None:
-        # No retry: a broken file stays broken until someone fixes it.
-        raise Failure(
-            description=failure,
-            metadata={**metadata, "broken_projects": failure},
-            allow_retries=False,
-        )
 
 
 RUN_COLUMNS = [

@@ -1,9 +1,10 @@
 """Scale-out: judged_posts partitioned by the day a post was created.
 
-The demo keeps one unpartitioned `judged_posts`. With SIGNALOPS_PARTITIONED=1 the code location
-swaps in the variant built here: same asset key, group and `llm` pool, but each run judges only
-the posts created on its partition's UTC day, so a backfill fans the judging out over many runs
-(and, with the K8s run launcher, many pods) while the pool still caps concurrent LLM steps.
+The demo keeps one unpartitioned `judged_posts`. `build_definitions(partitioned=True)` (what the
+code location does when SIGNALOPS_PARTITIONED=1) takes the variant built here instead: same asset
+key, group and `llm` pool, but each run judges only the posts created on its partition's UTC day,
+so a backfill fans the judging out over many runs (and, with the K8s run launcher, many pods)
+while the pool still caps concurrent LLM steps.
 """
 
 from dagster import (
@@ -27,10 +28,6 @@ def daily_posts_partitions() -> DailyPartitionsDefinition:
     return DailyPartitionsDefinition(
         start_date=settings().partitions_start, timezone="UTC", end_offset=1
     )
-
-
-def partitioned_enabled() -> bool:
-    return settings().partitioned
 
 
 def build_partitioned_judged_posts(

@@ -86,8 +86,13 @@ class BatchClient:
         return await _settled(get_litellm().aretrieve_batch(batch_id=batch_id, **self._kwargs()))
 
     async def content(self, file_id: str) -> bytes:
-        response = await _settled(get_litellm().afile_content(file_id=file_id, **self._kwargs()))
-        return bytes(response.content)
+        # LiteLLM's afile_content runs the sync entry point in a thread, which hands back a
+        # provider coroutine to await; one caught in a closing loop was dropped unawaited (a CI
+        # run failed on it). The sync call in our own thread returns bytes: nothing to drop.
+        def download() -> bytes:
+            return bytes(get_litellm().file_content(file_id=file_id, **self._kwargs()).content)
+
+        return bytes(await _settled(asyncio.to_thread(download)))
 
     async def cancel(self, batch_id: str) -> Any:
         return await _settled(get_litellm().acancel_batch(batch_id=batch_id, **self._kwargs()))

@@ -7,6 +7,7 @@ store the failure (a judgment with `error` set) instead of losing the record.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -305,11 +306,18 @@ def _trace_result(gen: Any, result: LLMResponse) -> None:
 
 
 def run_async(coro: Any) -> Any:
+    """Run `coro` on a new event loop. Before the loop closes: LiteLLM's cached clients are
+    closed, and garbage is collected once so that the clients LiteLLM built per call (file and
+    batch routes, in reference cycles) close their connections on this loop, not later under
+    another one ("Event loop is closed" at garbage collection)."""
+
     async def wrapper() -> Any:
         try:
             return await coro
         finally:
             await close_litellm_clients()
+            gc.collect()
+            await asyncio.sleep(0)  # let those clients' aclose() callbacks run here
 
     return asyncio.run(wrapper())
 

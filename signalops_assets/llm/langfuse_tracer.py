@@ -35,9 +35,8 @@ class LangfuseTracer:
         from opentelemetry.sdk.trace import TracerProvider
 
         # Private provider: by default Langfuse installs the *global* one, and every later client
-        # adds one more exporter to it (still pointing at the old URL after a reset).
+        # (another public key) would add one more exporter to it.
         self._provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
-        self._public_key = public_key
         self._mask_content = mask_content
         self._propagate = propagate_attributes
         self.ui_base_url = base_url.rstrip("/")
@@ -211,16 +210,6 @@ class LangfuseTracer:
         self._client.flush()
 
     def shutdown(self) -> None:
-        from langfuse._client.resource_manager import LangfuseResourceManager
-
-        resources = self._client._resources
+        """Flush and stop this client (public Langfuse and OpenTelemetry API only)."""
         self._client.shutdown()  # flushes spans and scores, stops the score/media threads
         self._provider.shutdown()
-        if resources is None:
-            return
-        resources.httpx_client.close()  # Langfuse's shutdown leaves its API connection open
-        # Langfuse keeps one resource manager per public key for the life of the process; drop
-        # ours so the next tracer with this key gets its own exporter, not this closed one.
-        with LangfuseResourceManager._lock:
-            if LangfuseResourceManager._instances.get(self._public_key) is resources:
-                del LangfuseResourceManager._instances[self._public_key]

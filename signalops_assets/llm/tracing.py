@@ -226,7 +226,18 @@ def score_id_for(trace_id: str, name: str) -> str:
 
 _SCORE_NAMESPACE = uuid.UUID("6f1c2b9e-5d4a-4c1e-9a57-3b2f0e8d7c61")
 _lock = threading.Lock()
-_tracer: Tracer | None = None
+# The tracer of the current LANGFUSE_* configuration, and one per public key seen (Langfuse keeps
+# one client per public key for the life of the process: it cannot be rebuilt, only reused).
+_current_tracer: tuple[tuple[str, ...], Tracer] | None = None
+_by_public_key: dict[str, tuple[tuple[str, ...], Tracer]] = {}
+_LANGFUSE_VARS = (
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
+    "LANGFUSE_BASE_URL",
+    "LANGFUSE_HOST",
+    "LANGFUSE_TRACING_ENABLED",
+    "LANGFUSE_MASK_CONTENT",
+)
 
 
 def tracer_from_env(environ: Mapping[str, str] | None = None) -> Tracer:
@@ -251,29 +262,50 @@ def tracer_from_env(environ: Mapping[str, str] | None = None) -> Tracer:
         return NoopTracer()
 
 
+def _configuration() -> tuple[str, ...]:
+    return tuple(os.environ.get(name, "") for name in _LANGFUSE_VARS)
+
+
 def _current() -> Tracer:
-    global _tracer
-    tracer = _tracer
-    if tracer is None:
-        with _lock:
-            if _tracer is None:
-                _tracer = tracer_from_env()
-            tracer = _tracer
-    return tracer
+    """The tracer for the current LANGFUSE_* environment, built on first use. When the
+    environment changes (tests, a long-lived process re-pointed), the previous tracer is flushed
+    and the new configuration gets its own; nothing is shut down before the process exits
+    (Langfuse flushes every client at exit).
+
+    Langfuse keeps one client per public key for the life of the process, so a changed
+    LANGFUSE_BASE_URL or secret under a public key already used cannot take effect until a
+    restart: that key's tracer is reused and a warning says so.
+    """
+    global _current_tracer
+    configuration, current = _configuration(), _current_tracer
+    if current is not None and current[0] == configuration:
+        return current[1]
+    with _lock:
+        current = _current_tracer
+        if current is not None and current[0] == configuration:
+            return current[1]
+        public_key = configuration[0]
+        known = _by_public_key.get(public_key) if public_key else None
+        if known is None:
+            chosen = (configuration, tracer_from_env())
+            if public_key and chosen[1].enabled:
+                _by_public_key[public_key] = chosen
+        else:
+            if known[0] != configuration and known[1].enabled:
+                log.warning(
+                    "LANGFUSE_* changed under a public key already in use: Langfuse keeps one "
+                    "client per key per process, so its first configuration stays until a restart"
+                )
+            chosen = (configuration, known[1])
+        _current_tracer = chosen
+    if current is not None and current[1] is not chosen[1]:
+        current[1].flush()
+    return chosen[1]
 
 
 def get_tracer() -> Tracer:
-    """The process's tracer, built from the environment on first use."""
+    """The process's tracer for the current LANGFUSE_* environment (see `_current`)."""
     return _current()
-
-
-def reset_tracer() -> None:
-    """Forget the cached tracer (flushing and shutting down its Langfuse client). For tests."""
-    global _tracer
-    with _lock:
-        tracer, _tracer = _tracer, None
-    if tracer is not None:
-        tracer.shutdown()
 
 
 def trace_context(

@@ -1,10 +1,12 @@
 """The optional Argilla review step: push pairs, pull reviewers' verdicts back."""
 
+from typing import Any
+
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from signalops_assets.argilla.client import ArgillaError
-from signalops_assets.config import configured_project_ids
-from signalops_assets.conventions import OWNERS, tags
+from signalops_assets.conventions import OWNERS, fail_for_broken_projects, tags
+from signalops_assets.project_loop import configured_projects
 from signalops_assets.redaction import display_url
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import ArgillaResource, DatabaseResource
@@ -30,14 +32,14 @@ def argilla_dataset(
         return MaterializeResult(metadata={"skipped": "Argilla not configured"})
     from signalops_assets.argilla.labels import push_for_labelling, sync_labels
     from signalops_assets.argilla.sync import push_project, sync_project
-    from signalops_assets.config import load_project
 
     engine = database.engine()
     rows: list[list[object]] = []
     total_pushed = total_labels = 0
+    loop = configured_projects(run_id=context.run_id)
     try:
-        for project_id in configured_project_ids():
-            review = load_project(project_id).review
+        for project in loop:
+            project_id, review = project.project_id, project.review
             pushed = push_project(engine, project_id, settings, min_submitted=review.min_submitted)
             total_pushed += pushed.pushed
             synced = sync_project(engine, project_id, settings, min_submitted=review.min_submitted)
@@ -86,12 +88,12 @@ def argilla_dataset(
         "labels applied",
         "labels pending or tied",
     ]
-    return MaterializeResult(
-        metadata={
-            "argilla_url": display_url(settings.api_url),
-            "workspace": settings.workspace,
-            "projects": MetadataValue.md(markdown_table(headers, rows)),
-            "pairs_pushed": total_pushed,
-            "human_labels_applied": total_labels,
-        }
-    )
+    metadata: dict[str, Any] = {
+        "argilla_url": display_url(settings.api_url),
+        "workspace": settings.workspace,
+        "projects": MetadataValue.md(markdown_table(headers, rows)),
+        "pairs_pushed": total_pushed,
+        "human_labels_applied": total_labels,
+    }
+    fail_for_broken_projects(loop.failure(), metadata)
+    return MaterializeResult(metadata=metadata)

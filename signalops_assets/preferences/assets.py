@@ -15,12 +15,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from signalops_assets.config import load_configured_projects
-from signalops_assets.conventions import OWNERS, llm_asset, tags
-from signalops_assets.judging.assets import fail_for_broken_projects
+from signalops_assets.conventions import OWNERS, fail_for_broken_projects, llm_asset, tags
 from signalops_assets.judging.versions import draft_version
 from signalops_assets.metadata import table, table_metadata
 from signalops_assets.preferences.formats import validate_file
+from signalops_assets.project_loop import configured_projects
 from signalops_assets.reporting import progress_logger
 from signalops_assets.resources import DatabaseResource, LLMResource
 
@@ -34,24 +33,21 @@ def drafts(
 ) -> MaterializeResult[None]:
     """Draft a reply (project persona, draft_model) to every relevant post without one; the
     exact prompt is stored with the draft. Failed calls are reported, not stored."""
-    from signalops_assets.llm.tracing import get_tracer, trace_context
     from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
 
     engine, rows, drafted, failures = database.engine(), [], 0, 0
-    configured = load_configured_projects()
-    for project in configured.loaded:
+    loop = configured_projects(run_id=context.run_id)
+    for project in loop:  # each project traced, the tracer flushed after it
         project_id = project.project_id
         settings = llm.settings(project.llm)
         generator = LLMDraftGenerator(settings.gateway(), project)
-        with trace_context(run_id=context.run_id, metadata={"project": project_id}):
-            summary = draft_pending(
-                engine,
-                project_id,
-                generator,
-                settings.max_concurrency,
-                on_progress=progress_logger(context, project_id, "drafts"),
-            )
-        get_tracer().flush()
+        summary = draft_pending(
+            engine,
+            project_id,
+            generator,
+            settings.max_concurrency,
+            on_progress=progress_logger(context, project_id, "drafts"),
+        )
         for error in summary.errors:
             context.log.warning(f"{project_id}: {error}")
         drafted, failures = drafted + summary.drafted, failures + summary.failures
@@ -68,14 +64,14 @@ def drafts(
     from signalops_assets.db.counts import count_rows
     from signalops_assets.db.models import Draft
 
-    project_ids = [p.project_id for p in configured.loaded]
+    project_ids = loop.project_ids
     metadata: dict[str, Any] = {
         "drafted": drafted,
         "failures": failures,
         "by_project": table(DRAFT_COLUMNS, rows),
         **table_metadata(Draft, count_rows(engine, Draft, project_ids)),
     }
-    fail_for_broken_projects(configured.failure(), metadata)
+    fail_for_broken_projects(loop.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 
@@ -168,8 +164,8 @@ def dpo_jsonl(
     through = collector_position(engine)
     totals = {"train": 0, "eval": 0}
     sources: dict[str, int] = {}
-    configured = load_configured_projects()
-    for project in configured.loaded:
+    loop = configured_projects(run_id=context.run_id)
+    for project in loop:
         project_id = project.project_id
         summary = export_dpo(
             engine, project_id, dpo_dir(project_id), config.format, project.quality.eval_fraction
@@ -217,7 +213,7 @@ def dpo_jsonl(
     }
     if len(rows) == 1:
         metadata["path"] = MetadataValue.path(str(rows[0][-1]))
-    fail_for_broken_projects(configured.failure(), metadata)
+    fail_for_broken_projects(loop.failure(), metadata)
     return MaterializeResult(metadata=metadata)
 
 

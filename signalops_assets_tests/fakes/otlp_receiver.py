@@ -32,6 +32,7 @@ import base64
 import gzip
 import json
 import threading
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,8 +127,11 @@ def decode_spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
 class OTLPReceiver(LocalHTTPServer):
     name = "fake-langfuse"
 
-    def __init__(self, public_key: str = "pk-lf-test", secret_key: str = "sk-lf-test") -> None:
+    def __init__(self, public_key: str | None = None, secret_key: str = "sk-lf-test") -> None:
         super().__init__()
+        # A key of its own: Langfuse keeps one client per public key for the life of the
+        # process, so each receiver (each test) gets a client that exports to it.
+        public_key = public_key or f"pk-lf-test-{uuid.uuid4().hex[:12]}"
         self.public_key, self.secret_key = public_key, secret_key
         credentials = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
         self._expected_auth = f"Basic {credentials}"
@@ -360,11 +364,12 @@ def otlp_receiver() -> Iterator[OTLPReceiver]:
 
 @pytest.fixture
 def traced(otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[OTLPReceiver]:
-    """Langfuse tracing on, pointed at the receiver: a fresh process tracer before and after."""
-    from signalops_assets.llm.tracing import reset_tracer
+    """Langfuse tracing on, pointed at the receiver (the process tracer follows the LANGFUSE_*
+    environment; the receiver's own public key gives it a Langfuse client of its own). Spans
+    still queued are flushed at the end; a test reading them earlier calls get_tracer().flush()."""
+    from signalops_assets.llm.tracing import get_tracer
 
     for name, value in otlp_receiver.env().items():
         monkeypatch.setenv(name, value)
-    reset_tracer()
     yield otlp_receiver
-    reset_tracer()
+    get_tracer().flush()

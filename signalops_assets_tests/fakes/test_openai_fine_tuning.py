@@ -44,7 +44,7 @@ def test_files_upload_retrieve_content_delete(fake_llm: FakeOpenAIServer) -> Non
     assert stored is not None and stored.purpose == "fine-tune" and stored.data == TRAIN
     info = _run(litellm.afile_retrieve(file_id=file_id, **_kw(fake_llm)))
     assert info.id == file_id and info.bytes == len(TRAIN) and info.filename == "train.jsonl"
-    content = _run(litellm.afile_content(file_id=file_id, **_kw(fake_llm)))
+    content = litellm.file_content(file_id=file_id, **_kw(fake_llm))  # as BatchClient does
     assert content.content == TRAIN
     _run(litellm.afile_delete(file_id=file_id, **_kw(fake_llm)))
     assert fake_llm.files.get(file_id) is None

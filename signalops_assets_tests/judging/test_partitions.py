@@ -65,11 +65,31 @@ def test_two_partitions_judge_only_their_days(engine: Engine, db_url: str, spect
     assert dict(judged_days) == {d: per_day[d] for d in days}
 
 
-def test_definitions_pick_the_partitioned_variant_by_env() -> None:
+def _judging_node(defs: object) -> tuple[str, list[str]]:
+    from dagster import AssetKey, Definitions
+
+    assert isinstance(defs, Definitions)
+    node = defs.resolve_asset_graph().get(AssetKey("judged_posts"))
+    return type(node.partitions_def).__name__, sorted(node.pools)
+
+
+def test_the_factory_builds_either_variant() -> None:
+    from dagster import in_process_executor
+
+    from signalops_assets.definitions import build_definitions
+
+    assert _judging_node(build_definitions()) == ("NoneType", ["llm"])
+    partitioned = build_definitions(partitioned=True)
+    assert _judging_node(partitioned) == ("DailyPartitionsDefinition", ["llm"])
+    assert partitioned.executor is in_process_executor  # the embedded default
+
+
+def test_the_code_location_reads_signalops_partitioned() -> None:
+    """What `dagster dev` loads: the module-level defs, in a process with the variable set."""
     code = (
         "from signalops_assets.definitions import defs\n"
-        "node = defs.resolve_asset_graph().get(__import__('dagster').AssetKey('judged_posts'))\n"
-        "print(type(node.partitions_def).__name__, sorted(node.pools))\n"
+        "from signalops_assets_tests.judging.test_partitions import _judging_node\n"
+        "print(*_judging_node(defs))\n"
     )
     env = {**os.environ, "SIGNALOPS_PARTITIONED": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     out = subprocess.run(
@@ -77,9 +97,3 @@ def test_definitions_pick_the_partitioned_variant_by_env() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "DailyPartitionsDefinition ['llm']"
-    env.pop("SIGNALOPS_PARTITIONED")
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "NoneType ['llm']"

@@ -19,7 +19,7 @@ from signalops_assets.judging.factory import create_judge
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.service import judge_pending
 from signalops_assets.llm.gateway import LLMGateway
-from signalops_assets.llm.tracing import get_tracer, reset_tracer, score_id_for
+from signalops_assets.llm.tracing import get_tracer, score_id_for
 from signalops_assets.posts import ensure_project, import_posts
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.fakes.otlp_receiver import SCORES_PATH, OTLPReceiver
@@ -149,8 +149,7 @@ def test_tracing_off_sends_nothing_and_queues_nothing(
     otlp_receiver: OTLPReceiver,
     isolated_env: Path,
 ) -> None:
-    reset_tracer()  # no LANGFUSE_* variables (isolated_env removed them)
-    assert not get_tracer().enabled
+    assert not get_tracer().enabled  # no LANGFUSE_* variables (isolated_env removed them)
     judge_shadow_experiment(engine, fake_llm, isolated_env)
     judgment = judgments_by_post(engine).popitem()[1][0]
     assert judgment.trace_id is None

@@ -15,7 +15,7 @@ from signalops_assets.judging.prompts import FewShot, PostInput
 from signalops_assets.llm.gateway import LLMGateway, run_async
 from signalops_assets.llm.litellm_setup import get_litellm
 from signalops_assets.llm.local_provider import conform
-from signalops_assets.llm.tracing import get_tracer, reset_tracer
+from signalops_assets.llm.tracing import get_tracer
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
@@ -139,11 +139,10 @@ def test_the_langfuse_generation_carries_the_cache_breakdown(
 ) -> None:
     for name, value in otlp_receiver.env().items():
         monkeypatch.setenv(name, value)
-    reset_tracer()
     judge = _judge(fake_llm, project, "anthropic/claude-sonnet-4-6", base=fake_llm.url)
     judge.gateway._tracer = get_tracer()
     first, second, _ = _judge_all(judge)
-    reset_tracer()
+    get_tracer().flush()
     usages = [
         json.loads(s["attributes"]["langfuse.observation.usage_details"])
         for s in otlp_receiver.spans()

@@ -24,7 +24,6 @@ from signalops_assets.llm.tracing import (
     NoopTracer,
     Tracer,
     get_tracer,
-    reset_tracer,
     trace_context,
 )
 from signalops_assets.redaction import mask_post_content, scrub
@@ -63,9 +62,7 @@ def as_json(value: Any) -> Any:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     for name in LANGFUSE_VARS:
         monkeypatch.delenv(name, raising=False)
-    reset_tracer()
     yield monkeypatch
-    reset_tracer()
 
 
 @pytest.fixture
@@ -245,8 +242,7 @@ def test_api_keys_never_leave_the_process(tracer: Tracer, receiver: OTLPReceiver
 def test_mask_content_hides_post_text_and_handles(
     receiver: OTLPReceiver, clean_env: pytest.MonkeyPatch
 ) -> None:
-    clean_env.setenv("LANGFUSE_MASK_CONTENT", "1")
-    reset_tracer()
+    clean_env.setenv("LANGFUSE_MASK_CONTENT", "1")  # before this key's first tracer
     tracer = get_tracer()
     with (
         tracer.span("judge_relevance", input={"post_text": POST_TEXT, "note": "cc @someone"}),
@@ -282,20 +278,43 @@ def test_scores_are_sent_for_the_trace(tracer: Tracer, receiver: OTLPReceiver) -
     assert all(s["traceId"] == "a" * 32 for s in scores)
 
 
-def test_reset_tracer_points_a_new_tracer_at_the_new_url(
+def test_a_new_environment_gets_a_tracer_pointed_at_it(
     receiver: OTLPReceiver, clean_env: pytest.MonkeyPatch
 ) -> None:
-    with get_tracer().span("first"):
+    first = get_tracer()
+    with first.span("first"):
         pass
-    get_tracer().flush()
-    with OTLPReceiver() as second:  # same keys, other port
-        clean_env.setenv("LANGFUSE_BASE_URL", second.base_url)
-        reset_tracer()
-        with get_tracer().span("second"):
+    with OTLPReceiver() as second:  # other keys, other port
+        for name, value in second.env().items():
+            clean_env.setenv(name, value)
+        tracer = get_tracer()  # the first tracer is flushed on the way
+        assert tracer is not first and receiver.names() == ["first"]
+        with tracer.span("second"):
             pass
-        get_tracer().flush()
+        tracer.flush()
         assert second.names() == ["second"]
+        for name, value in receiver.env().items():  # back: the first key's client again
+            clean_env.setenv(name, value)
+        assert get_tracer() is first
     assert receiver.names() == ["first"]
+
+
+def test_a_new_url_under_a_used_key_keeps_the_client_and_says_so(
+    receiver: OTLPReceiver, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Langfuse keeps one client per public key per process: the URL cannot change under it."""
+    first = get_tracer()
+    with OTLPReceiver(public_key=receiver.public_key) as second:
+        clean_env.setenv("LANGFUSE_BASE_URL", second.base_url)
+        with caplog.at_level(logging.WARNING, logger="signalops_assets.llm.tracing"):
+            tracer = get_tracer()
+        assert tracer is first
+        assert "already in use" in caplog.text and "until a restart" in caplog.text
+        with tracer.span("after"):
+            pass
+        tracer.flush()
+        assert second.names() == []
+    assert receiver.names() == ["after"]
 
 
 # -- disabled -------------------------------------------------------------------------------------
@@ -317,7 +336,6 @@ def test_disabled_tracer_is_silent_and_sends_nothing(
     for name, value in env.items():
         if missing not in (name, "all"):
             clean_env.setenv(name, value)
-    reset_tracer()
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -327,7 +345,6 @@ def test_disabled_tracer_is_silent_and_sends_nothing(
         tracer.score(trace_id="t", name="n", value=1.0)
         assert tracer.current_trace_id() is None
         tracer.flush()
-        reset_tracer()
     assert isinstance(tracer, NoopTracer) and not tracer.enabled
     assert otlp_receiver.requests == []
     assert caught == []

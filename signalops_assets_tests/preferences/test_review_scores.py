@@ -13,7 +13,7 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft
 from signalops_assets.db.session import session_scope
 from signalops_assets.llm.gateway import LLMGateway
-from signalops_assets.llm.tracing import get_tracer, reset_tracer, score_id_for
+from signalops_assets.llm.tracing import get_tracer, score_id_for
 from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, judge, post_ids
@@ -77,8 +77,7 @@ def test_reviews_score_the_generation_that_wrote_the_draft(
 def test_masked_content_masks_the_correction_text(
     engine: Engine, spectra: ProjectConfig, traced: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LANGFUSE_MASK_CONTENT", "1")
-    reset_tracer()
+    monkeypatch.setenv("LANGFUSE_MASK_CONTENT", "1")  # before the first traced call
     (draft,) = drafted(engine, spectra, 1)
     run("edit", str(draft.id), "--text", EDITED)
     (correction,) = traced.scores("output")
