@@ -42,8 +42,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy --strict signalops_assets
 
+# Two pytest workers (pytest-xdist): every test has its own databases, ports and tmp dirs.
+PYTEST_WORKERS ?= 2
 test: lint typecheck
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra -n $(PYTEST_WORKERS)
 
 bench: install
 	$(VENV)/bin/python -m bench

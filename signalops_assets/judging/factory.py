@@ -29,9 +29,9 @@ def single_model_judge(
 ) -> LLMPromptJudge:
     """A fine-tuned model sees its training format only; a prompted one gets the examples."""
     if is_fine_tuned(model):
-        from signalops_assets.judging.finetuned import FineTunedJudge
+        from signalops_assets.judging.finetuned import fine_tuned_judge
 
-        return FineTunedJudge(gateway, project, model)
+        return fine_tuned_judge(gateway, project, model)
     return LLMPromptJudge(gateway, project, model, examples=examples)
 
 
@@ -48,7 +48,7 @@ def current_experiment(session: Session, project_id: str) -> ABExperiment | None
 
 def create_judge(session: Session, gateway: LLMGateway, project: ProjectConfig) -> RelevanceJudge:
     """An active experiment (experiments enabled) → ABTestJudge; a paused one → its primary
-    alone, unattributed; a `ft:` model → FineTunedJudge; else LLMPromptJudge."""
+    alone, unattributed; a `ft:` model → fine_tuned_judge; else LLMPromptJudge."""
     examples = few_shot_examples(session, project.project_id, project.llm.few_shot)
     if project.experiments.enabled:
         experiment = current_experiment(session, project.project_id)

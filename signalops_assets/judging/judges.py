@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -170,15 +171,24 @@ class LLMPromptJudge:
         fallbacks: tuple[str, ...] | None = None,
         trace_tags: tuple[str, ...] = (),
         examples: Sequence[FewShot] = (),
+        *,
+        done_key: str | None = None,
+        description: str | None = None,
+        fallback_model: str | None = None,
     ) -> None:
+        """fallbacks: LiteLLM's own, inside one call. fallback_model: a second call when the
+        first fails, within what is left of the judgment's deadline (`llm.max_judge_latency_ms`)
+        and charged with the whole wait and cost (see `with_fallback`)."""
         from signalops_assets.llm.caching import schema_supported
 
         self.gateway = gateway
         self.project = project
         self.model = model or project.llm.judge_model
         self.fallbacks = tuple(project.llm.fallback_models) if fallbacks is None else fallbacks
-        self.done_key = self.model
-        self.description = f"prompted judge {self.model}"
+        self.done_key = done_key or self.model
+        self.description = description or f"prompted judge {self.model}"
+        self.fallback_model = fallback_model
+        self.deadline_ms = project.llm.max_judge_latency_ms
         self.trace_tags = trace_tags
         self.examples = tuple(examples)
         self.prompt_version = judge_prompt_version(
@@ -229,15 +239,47 @@ class LLMPromptJudge:
             tags=[*self.trace_tags, *tags],
             session_id=session_id,
         ) as span:
-            response = await self.gateway.acomplete(self.request(post))
-            judgment = judgment_from_response(
-                post, response, judge_key or self.done_key, self.prompt_version
-            )
+            judgment = await self._answer(post, judge_key or self.done_key)
             span.update(output={"label": judgment.label, "error": judgment.error})
             return replace(judgment, trace_id=getattr(span, "trace_id", None))
+
+    async def _answer(self, post: PostInput, key: str) -> JudgeResult:
+        started = time.perf_counter()
+        judgment = judgment_from_response(
+            post, await self.gateway.acomplete(self.request(post)), key, self.prompt_version
+        )
+        if not (judgment.error and self.fallback_model):
+            return judgment
+        left_s = self.deadline_ms / 1000 - (time.perf_counter() - started)
+        if left_s > 0:
+            request = replace(self.request(post), model=self.fallback_model, deadline_s=left_s)
+            response = await self.gateway.acomplete(request)
+            fallback = judgment_from_response(post, response, key, self.prompt_version)
+        else:
+            fallback = replace(judgment, error=f"latency budget exceeded: > {self.deadline_ms} ms")
+        judgment = with_fallback(judgment, fallback, self.fallback_model)
+        return replace(judgment, label=None, confidence=0.0) if judgment.error else judgment
 
     async def ajudge_slot(self, post: PostInput, slot: Slot) -> JudgeResult:
         return await self.ajudge_one(post, judge_key=slot.judge_key)
 
     async def ajudge(self, post: PostInput) -> list[JudgeResult]:
         return [await self.ajudge_one(post)]
+
+
+def with_fallback(first: JudgeResult, fallback: JudgeResult, fallback_model: str) -> JudgeResult:
+    """The fallback's answer, charged with the whole wait and every known cost: an A/B arm
+    whose fine-tuned model times out must not look as fast as its fallback."""
+    first_error = first.error or ""
+    costs = [c for c in (first.cost_usd, fallback.cost_usd) if c is not None]
+    judgment = replace(
+        fallback,
+        latency_ms=first.latency_ms + fallback.latency_ms,
+        cost_usd=sum(costs) if costs else None,
+        reasoning=f"[fallback after: {first_error[:200]}] {fallback.reasoning}",
+    )
+    if judgment.error:
+        judgment = replace(
+            judgment, error=f"{first_error[:300]}; fallback {fallback_model}: {judgment.error}"
+        )
+    return judgment

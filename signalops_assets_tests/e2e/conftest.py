@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -362,6 +363,9 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[DevTools]:
     """Headless Chromium with remote debugging on a free port; yields a DevTools page client."""
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
+    # Chromium's singleton socket lives under TMPDIR and must fit a 108-byte unix socket path:
+    # an xdist worker's tmp_path (.../popen-gw1/test_<long name>0/) is too long for it.
+    scratch = Path(tempfile.mkdtemp(prefix="chr-", dir="/tmp"))
     cmd = [
         chromium,
         "--headless",
@@ -379,8 +383,7 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[DevTools]:
         "--window-size=1600,1000",
         "about:blank",
     ]
-    # TMPDIR: Chromium's scratch dirs land in the test's tmp dir, not in /tmp.
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env = {**os.environ, "TMPDIR": str(scratch)}
     proc = start_group(cmd, log=tmp_path / "chromium.log", env=env, cwd=tmp_path)
     devtools: DevTools | None = None
     try:
@@ -416,3 +419,4 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[DevTools]:
         if devtools is not None:
             devtools.close()
         stop_group(proc, timeout=5)
+        shutil.rmtree(scratch, ignore_errors=True)

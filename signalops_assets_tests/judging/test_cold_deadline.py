@@ -23,7 +23,7 @@ from signalops_assets.config import load_project
 from signalops_assets.db.migrate import ensure_schema
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import cached_engine, session_scope
-from signalops_assets.judging.finetuned import FineTunedJudge
+from signalops_assets.judging.finetuned import fine_tuned_judge
 from signalops_assets.judging.service import judge_pending
 from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.posts import ensure_project
@@ -41,7 +41,7 @@ with session_scope(engine) as session:
         for i in range(40)
     )
 gateway = LLMGateway(api_base=sys.argv[1], api_key="sk-test-only", num_retries=0)
-judge = FineTunedJudge(gateway, cfg, "ft:gpt-4o-mini:org::cold")
+judge = fine_tuned_judge(gateway, cfg, "ft:gpt-4o-mini:org::cold")
 summary = judge_pending(engine, "spectra", judge, max_concurrency=4)
 print(summary.posts_judged, summary.failures)
 """

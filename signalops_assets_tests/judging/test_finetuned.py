@@ -1,4 +1,4 @@
-"""FineTunedJudge through LiteLLM to the fake OpenAI server: routing of `ft:` ids, fallback on
+"""fine_tuned_judge through LiteLLM to the fake OpenAI server: routing of `ft:` ids, fallback on
 errors and on the per-attempt timeout, the latency budget as the whole judgment's deadline, and
 no label + error when there is no fallback."""
 
@@ -14,8 +14,8 @@ from signalops_assets.config import ProjectConfig, load_project
 from signalops_assets.db.models import Project
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.factory import create_judge
-from signalops_assets.judging.finetuned import FineTunedJudge
-from signalops_assets.judging.judges import JudgeResult
+from signalops_assets.judging.finetuned import fine_tuned_judge
+from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.gateway import LLMGateway, run_async
 from signalops_assets.llm.model_ids import is_fine_tuned, litellm_model, model_aliases
@@ -37,7 +37,7 @@ def project(**llm: Any) -> ProjectConfig:
     return cfg.model_copy(update={"llm": cfg.llm.model_copy(update=llm)})
 
 
-def judge_once(judge: FineTunedJudge) -> JudgeResult:
+def judge_once(judge: LLMPromptJudge) -> JudgeResult:
     judgments: list[JudgeResult] = run_async(judge.ajudge(POST))
     assert len(judgments) == 1
     return judgments[0]
@@ -51,7 +51,7 @@ def test_ft_id_routes_through_openai_provider(
     assert litellm_model("openai/gpt-4o-mini") == "openai/gpt-4o-mini"
     assert is_fine_tuned(FT) and is_fine_tuned(f"openai/{FT}") and not is_fine_tuned("gpt-4o")
     assert set(model_aliases(f"openai/{FT}")) == set(model_aliases(FT)) == {FT, f"openai/{FT}"}
-    judge = FineTunedJudge(gateway, project(), FT)
+    judge = fine_tuned_judge(gateway, project(), FT)
     judgment = judge_once(judge)
     assert fake_llm.last_call().model == FT  # LiteLLM stripped only the provider prefix
     expected = fake_llm.judgment_for(FT, fake_llm.last_call().last_user_text)
@@ -61,10 +61,23 @@ def test_ft_id_routes_through_openai_provider(
 
 def test_server_error_falls_back(gateway: LLMGateway, fake_llm: FakeOpenAIServer) -> None:
     fake_llm.set_behavior(FT, status=500)
-    judgment = judge_once(FineTunedJudge(gateway, project(judge_fallback_model=FALLBACK), FT))
+    judgment = judge_once(fine_tuned_judge(gateway, project(judge_fallback_model=FALLBACK), FT))
     assert [c.model for c in fake_llm.calls()] == [FT, "fallback-z"]
     assert judgment.error is None and judgment.model_id == FALLBACK
     assert judgment.reasoning.startswith("[fallback after:") and judgment.judge_key == FT
+
+
+def test_the_fallback_composes_with_a_prompted_judge(
+    gateway: LLMGateway, fake_llm: FakeOpenAIServer
+) -> None:
+    """The fallback is an option of the one LLM judge, not a fine-tuned subclass: a prompted
+    model gets it the same way, with the same charging of wait and cost."""
+    fake_llm.set_behavior("broken-p", status=500)
+    judge = LLMPromptJudge(gateway, project(), "openai/broken-p", (), fallback_model=FALLBACK)
+    judgment = judge_once(judge)
+    assert [c.model for c in fake_llm.calls()] == ["broken-p", "fallback-z"]
+    assert judgment.error is None and judgment.model_id == FALLBACK
+    assert judgment.judge_key == "openai/broken-p" and judgment.reasoning.startswith("[fallback")
 
 
 def test_attempt_timeout_falls_back_within_the_budget(
@@ -75,7 +88,7 @@ def test_attempt_timeout_falls_back_within_the_budget(
         api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=0, timeout_s=0.2
     )
     cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=5000)
-    judgment = judge_once(FineTunedJudge(gateway, cfg, FT))
+    judgment = judge_once(fine_tuned_judge(gateway, cfg, FT))
     assert judgment.error is None and judgment.model_id == FALLBACK
     assert "Timeout" in judgment.reasoning
     # The arm is charged the time it waited for the fine-tuned model, not just the fallback's.
@@ -90,7 +103,7 @@ def test_latency_budget_is_the_whole_judgments_deadline(
     fake_llm.set_behavior(FT, latency_ms=1500)
     cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=300)
     started = time.perf_counter()
-    judgment = judge_once(FineTunedJudge(gateway, cfg, FT))
+    judgment = judge_once(fine_tuned_judge(gateway, cfg, FT))
     assert time.perf_counter() - started < 1.2
     assert judgment.label is None and judgment.error is not None
     assert "latency budget exceeded: > 300 ms" in judgment.error
@@ -101,7 +114,7 @@ def test_no_fallback_stores_no_label_with_error(
     gateway: LLMGateway, fake_llm: FakeOpenAIServer
 ) -> None:
     fake_llm.set_behavior(FT, status=500)
-    judgment = judge_once(FineTunedJudge(gateway, project(), FT))
+    judgment = judge_once(fine_tuned_judge(gateway, project(), FT))
     assert judgment.label is None and judgment.confidence == 0.0
     assert judgment.error and "InternalServerError" in judgment.error
     assert fake_llm.call_count() == 1
@@ -112,7 +125,7 @@ def test_failing_fallback_keeps_both_errors(
 ) -> None:
     fake_llm.set_behavior(FT, malformed="prose")
     fake_llm.set_behavior(FALLBACK, status=500)
-    judgment = judge_once(FineTunedJudge(gateway, project(judge_fallback_model=FALLBACK), FT))
+    judgment = judge_once(fine_tuned_judge(gateway, project(judge_fallback_model=FALLBACK), FT))
     assert judgment.label is None and judgment.error is not None
     assert judgment.error.startswith("parse failure") and f"fallback {FALLBACK}:" in judgment.error
 
@@ -128,13 +141,12 @@ def test_factory_builds_finetuned_judge_from_override(
         row.judge_model_override = FT
         session.flush()
         judge = create_judge(session, gateway, cfg)
-    assert isinstance(judge, FineTunedJudge) and judge.done_key == FT
+    assert isinstance(judge, LLMPromptJudge) and judge.done_key == FT
+    assert judge.description.startswith("fine-tuned judge")
 
 
 def test_prompted_judge_budget_is_the_whole_deadline(fake_llm: FakeOpenAIServer) -> None:
     """Same meaning for a prompted judge: 5 retries of a slow model stop at the budget."""
-    from signalops_assets.judging.judges import LLMPromptJudge
-
     fake_llm.set_behavior("slow-p", latency_ms=1500)
     gateway = LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=5)
     judge = LLMPromptJudge(gateway, project(max_judge_latency_ms=400), "openai/slow-p")

@@ -16,7 +16,7 @@ from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
-from signalops_assets.judging.finetuned import FineTunedJudge
+from signalops_assets.judging.finetuned import fine_tuned_judge
 from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.prompts import MAX_POST_CHARS, PostInput, judge_messages
@@ -88,7 +88,7 @@ def test_examples_are_what_the_finetuned_judge_sends(
         ids = list(session.scalars(select(Post.id).order_by(Post.id).limit(5)))
     labelled, failed, unlabelled = [*ids[:3], tricky], ids[3], ids[4]
 
-    ft = FineTunedJudge(gateway, spectra, FT)
+    ft = fine_tuned_judge(gateway, spectra, FT)
     judged = judge_posts(engine, ft, [*labelled, unlabelled])
     sent = {
         post_id: call.messages
