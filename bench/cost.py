@@ -49,8 +49,9 @@ from signalops_assets.judging.factory import create_judge
 from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, RelevanceJudge
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.service import JudgeRunSummary, judge_pending
-from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
+from signalops_assets.llm.gateway import LLMGateway, LLMRequest
 from signalops_assets.llm.litellm_setup import get_litellm, warm_litellm
+from signalops_assets.llm.loop import run_async
 from signalops_assets.posts import ensure_project
 from signalops_assets.streaming import StreamConfig, run_stream
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer

@@ -26,8 +26,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from signalops_assets.config import load_project_config
 from signalops_assets.judging.judges import LLMPromptJudge
 from signalops_assets.judging.prompts import PostInput, judge_messages
-from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.llm.litellm_setup import get_litellm
+from signalops_assets.llm.loop import run_async
 
 ROOT = Path(__file__).resolve().parents[1]
 N_LABELS = int(os.environ.get("BENCH_FT_LABELS", "10000"))

@@ -39,8 +39,9 @@ from signalops_assets.db.session import make_engine, session_scope
 from signalops_assets.judging.judges import LLMPromptJudge
 from signalops_assets.judging.prompts import PostInput, judge_messages
 from signalops_assets.judging.service import JudgeRunSummary, judge_pending
-from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.llm.litellm_setup import get_litellm, warm_litellm
+from signalops_assets.llm.loop import run_async
 from signalops_assets.posts import ensure_project
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 

@@ -53,6 +53,34 @@ class ModelType(StrEnum):
     DRAFTER = "drafter"
 
 
+class Verdict(StrEnum):
+    """An experiment analysis's verdict (experiments.decision), stored with every look."""
+
+    SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
+    PROMOTE_CANARY = "promote_canary"
+    GUARDRAIL_FAILED = "guardrail_failed"
+    KEEP_PRIMARY = "keep_primary"
+    NO_DECISION = "no_decision"
+
+
+class PairSource(StrEnum):
+    """Where a preference pair came from: a reviewer's edit of a draft, a rejection with a
+    better reply, or a reply written by hand."""
+
+    EDIT = "edit"
+    REJECT = "reject"
+    MANUAL = "manual"
+
+
+class ReviewDecision(StrEnum):
+    """A reviewer's decision on a preference pair in Argilla (not an experiment's Verdict):
+    keep it as is, swap chosen and rejected, or discard it from training."""
+
+    KEEP = "keep"
+    SWAP = "swap"
+    DISCARD = "discard"
+
+
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The plain string values, in definition order (for messages and click.Choice)."""
     return tuple(member.value for member in enum)

@@ -21,7 +21,7 @@ Record identity: the Argilla record id (its ``external_id``) is
 only) and never duplicates it. If the chosen or rejected text of a pair changes, that is a
 *new* record: the Argilla server does not update the fields of an existing record on upsert
 (only its metadata and responses), so reusing the id would leave reviewers looking at stale
-text. The old record stays; :class:`ReviewVerdict` carries ``record_id`` so callers can drop
+text. The old record stays; :class:`SubmittedReview` carries ``record_id`` so callers can drop
 verdicts on content that is no longer current (compare with :func:`record_id_for`).
 
 How a submitted response becomes a verdict (:func:`resolve_verdict`): ``discard`` always
@@ -36,7 +36,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Literal, cast
 
 from signalops_assets.argilla.schema import (
     FIELD_A,
@@ -52,11 +52,9 @@ from signalops_assets.argilla.schema import (
     SIDES,
     SOURCES,
 )
+from signalops_assets.vocab import ReviewDecision
 
-Verdict = Literal["keep", "swap", "discard"]
 Side = Literal["a", "b"]
-
-VERDICTS: Final[tuple[str, ...]] = ("keep", "swap", "discard")
 
 
 @dataclass(frozen=True)
@@ -75,11 +73,12 @@ class PairForReview:
 
 
 @dataclass(frozen=True)
-class ReviewVerdict:
-    """A reviewer's submitted verdict on a pair. ``record_id`` tells which content was judged."""
+class SubmittedReview:
+    """A reviewer's submitted decision (vocab.ReviewDecision) on a pair. ``record_id`` tells
+    which content was judged."""
 
     pair_id: int
-    verdict: str  # keep | swap | discard
+    verdict: str  # a ReviewDecision value: keep | swap | discard
     reviewer: str | None
     record_id: str = ""
 
@@ -139,22 +138,20 @@ def build_record(pair: PairForReview) -> dict[str, Any]:
 
 def resolve_verdict(
     label: str | None, ranking: Sequence[str] | None, chosen_side: str | None
-) -> Verdict | None:
+) -> ReviewDecision | None:
     """One reviewer's verdict from the ``verdict`` label and the ``ranking`` (best first).
 
     ``discard`` wins; a ranking whose first entry is ``a``/``b`` decides keep/swap against the
     hidden ``chosen_side`` (the reviewer ranked blind); else the label keep/swap as given.
     None when nothing usable was answered.
     """
-    if label == "discard":
-        return "discard"
+    if label == ReviewDecision.DISCARD:
+        return ReviewDecision.DISCARD
     top = ranking[0] if ranking else None
     if top in SIDES and chosen_side in SIDES:
-        return "keep" if top == chosen_side else "swap"
-    if label == "keep":
-        return "keep"
-    if label == "swap":
-        return "swap"
+        return ReviewDecision.KEEP if top == chosen_side else ReviewDecision.SWAP
+    if label in (ReviewDecision.KEEP, ReviewDecision.SWAP):
+        return ReviewDecision(label)
     return None
 
 

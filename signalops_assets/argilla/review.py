@@ -1,7 +1,7 @@
 """Human review of DPO preference pairs in Argilla (SDK 2.x), and reading the verdicts back.
 
 No Dagster and no database here: callers build :class:`PairForReview` from their rows and get
-plain :class:`PushSummary` / :class:`ReviewVerdict` values back. ``argilla`` is an optional extra
+plain :class:`PushSummary` / :class:`SubmittedReview` values back. ``argilla`` is an optional extra
 (``signalops-assets[argilla]``) and a heavy import, so it is imported inside the functions.
 
 Records, ids and verdicts are built in :mod:`signalops_assets.argilla.records`; the dataset schema
@@ -22,7 +22,7 @@ from signalops_assets.argilla import client as adapter
 from signalops_assets.argilla.client import ArgillaDatasetMissing
 from signalops_assets.argilla.records import (
     PairForReview,
-    ReviewVerdict,
+    SubmittedReview,
     build_record,
     default_dataset_name,
     ranking_order,
@@ -154,7 +154,7 @@ def fetch_verdicts(
     batch_size: int = DEFAULT_BATCH_SIZE,
     timeout: float = DEFAULT_TIMEOUT_S,
     retries: int = DEFAULT_RETRIES,
-) -> list[ReviewVerdict]:
+) -> list[SubmittedReview]:
     """Every *submitted* response in the dataset as a verdict, sorted by pair id then reviewer.
 
     Needs a key whose user is owner or admin (the SDK searches all users' responses). Records
@@ -162,7 +162,7 @@ def fetch_verdicts(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    verdicts: list[ReviewVerdict] = []
+    verdicts: list[SubmittedReview] = []
     with adapter.session(
         api_url=api_url, api_key=api_key, timeout=timeout, retries=retries, action="fetch verdicts"
     ) as (rg, client):
@@ -187,7 +187,7 @@ def fetch_verdicts(
     return sorted(verdicts, key=lambda v: (v.pair_id, v.reviewer or "", v.record_id))
 
 
-def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list[ReviewVerdict]:
+def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list[SubmittedReview]:
     metadata = dict(record.metadata or {})
     pair_id = metadata.get(META_PAIR_ID)
     if isinstance(pair_id, bool) or not isinstance(pair_id, int | str):
@@ -198,7 +198,7 @@ def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list
     except ValueError:
         return []
     side = metadata.get(META_CHOSEN_SIDE)
-    out: list[ReviewVerdict] = []
+    out: list[SubmittedReview] = []
     for user_id, status, values in adapter.raw_responses(record):
         if status != "submitted":
             continue
@@ -212,7 +212,7 @@ def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list
             continue
         reviewer = username(user_id) if user_id else None
         out.append(
-            ReviewVerdict(
+            SubmittedReview(
                 pair_id=pair, verdict=verdict, reviewer=reviewer, record_id=str(record.id)
             )
         )

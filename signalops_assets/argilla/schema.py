@@ -7,8 +7,9 @@ from typing import Any, Final
 
 from signalops_assets.argilla.client import ArgillaError
 from signalops_assets.redaction import display_url
+from signalops_assets.vocab import PairSource, values
 
-SOURCES: Final[tuple[str, ...]] = ("edit", "reject", "manual")
+SOURCES: Final[tuple[str, ...]] = values(PairSource)
 SIDES: Final[tuple[str, ...]] = ("a", "b")
 
 FIELD_PROMPT: Final = "prompt"

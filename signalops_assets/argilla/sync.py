@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from signalops_assets.argilla.client import ArgillaDatasetMissing
 from signalops_assets.argilla.records import (
     PairForReview,
-    ReviewVerdict,
+    SubmittedReview,
     default_dataset_name,
     record_id_for,
 )
@@ -22,13 +22,14 @@ from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pa
 from signalops_assets.argilla.settings import ArgillaSettings
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import session_scope
+from signalops_assets.vocab import ReviewDecision
 
 REVIEWER_REASON = "reviewer"
 
 
 def _for_review(pair: PreferencePair, post_text: str) -> PairForReview:
     chosen, rejected = pair.chosen, pair.rejected
-    if pair.review_verdict == "swap":  # show reviewers what they first saw
+    if pair.review_verdict == ReviewDecision.SWAP:  # show reviewers what they first saw
         chosen, rejected = rejected, chosen
     return PairForReview(
         pair_id=pair.id,
@@ -100,7 +101,7 @@ class SyncSummary:
     dataset_missing: bool = False  # nothing pushed yet: the sync read nothing, changed nothing
 
 
-def _majority(verdicts: list[ReviewVerdict]) -> str | None:
+def _majority(verdicts: list[SubmittedReview]) -> str | None:
     counts = Counter(v.verdict for v in verdicts).most_common()
     if len(counts) > 1 and counts[0][1] == counts[1][1]:
         return None
@@ -108,13 +109,13 @@ def _majority(verdicts: list[ReviewVerdict]) -> str | None:
 
 
 def apply_verdicts(
-    engine: Engine, project_id: str, verdicts: list[ReviewVerdict], min_submitted: int = 1
+    engine: Engine, project_id: str, verdicts: list[SubmittedReview], min_submitted: int = 1
 ) -> SyncSummary:
     """keep → as exported; swap → chosen and rejected exchanged; discard → filtered with
     reason `reviewer`. Several reviewers: the majority decides once `min_submitted` have
     answered (fewer: pending); a tie changes nothing."""
     summary = SyncSummary(verdicts_read=len(verdicts))
-    by_pair: dict[int, list[ReviewVerdict]] = {}
+    by_pair: dict[int, list[SubmittedReview]] = {}
     for verdict in verdicts:
         by_pair.setdefault(verdict.pair_id, []).append(verdict)
     with session_scope(engine) as session:
@@ -144,14 +145,15 @@ def apply_verdicts(
 
 
 def _apply(pair: PreferencePair, decision: str) -> bool:
-    previous = pair.review_verdict or "keep"
+    keep, swap, discard = ReviewDecision.KEEP, ReviewDecision.SWAP, ReviewDecision.DISCARD
+    previous = pair.review_verdict or keep
     if decision == previous:
         return False
-    if (previous == "swap") != (decision == "swap") and decision != "discard":
+    if (previous == swap) != (decision == swap) and decision != discard:
         pair.chosen, pair.rejected = pair.rejected, pair.chosen
-    if previous == "swap" and decision == "discard":
+    if previous == swap and decision == discard:
         pair.chosen, pair.rejected = pair.rejected, pair.chosen  # back to the original sides
-    if decision == "discard":
+    if decision == discard:
         pair.filtered, pair.filter_reason = True, REVIEWER_REASON
     elif pair.filter_reason == REVIEWER_REASON:
         pair.filtered, pair.filter_reason = False, None

@@ -16,17 +16,11 @@ Fixed-horizon numbers never decide anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from signalops_assets.experiments.sequential import SequentialResult
+from signalops_assets.vocab import Verdict
 
-
-class Verdict(StrEnum):
-    SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
-    PROMOTE_CANARY = "promote_canary"
-    GUARDRAIL_FAILED = "guardrail_failed"
-    KEEP_PRIMARY = "keep_primary"
-    NO_DECISION = "no_decision"
+__all__ = ["Decision", "GuardrailCheck", "Verdict"]
 
 
 @dataclass(frozen=True, slots=True)

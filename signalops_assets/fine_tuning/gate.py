@@ -124,7 +124,7 @@ def run_offline_gate(
     training_set_id: int,
 ) -> GateResult:
     from signalops_assets.judging.eval_dataset import record_gate_runs
-    from signalops_assets.llm.gateway import run_async
+    from signalops_assets.llm.loop import run_async
 
     with session_scope(engine) as session:
         ids = split_post_ids(session, training_set_id, "eval")

@@ -22,7 +22,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.fine_tuning import litellm_backend as backend
 from signalops_assets.fine_tuning.training_sets import TrainingSetSummary, split_post_ids
-from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.settings import LLMSettings
 
 ApiBase = Callable[[str], str | None]  # project id → the api_base its LLM calls use

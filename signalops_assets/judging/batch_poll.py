@@ -17,7 +17,7 @@ from signalops_assets.judging.batch_ingest import PollReport, SettingsFor, inges
 from signalops_assets.judging.batch_retry import recover_submitting, retry_items
 from signalops_assets.judging.batches import TERMINAL
 from signalops_assets.llm.batch_client import BatchClient
-from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.retries import error_line
 from signalops_assets.llm.settings import LLMSettings
 

@@ -12,7 +12,7 @@ from signalops_assets.db.models import utcnow
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import NotFoundError, SignalOpsError
 from signalops_assets.llm.batch_client import BatchClient
-from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.settings import LLMSettings
 
 

@@ -30,7 +30,7 @@ from signalops_assets.judging.batch_requests import (
 from signalops_assets.judging.judges import RelevanceJudge
 from signalops_assets.judging.service import pending_filter, pending_posts
 from signalops_assets.llm.batch_client import BatchClient
-from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.settings import LLMSettings
 
 # Items that still hold their post: at the provider, or failed and waiting for their retry.

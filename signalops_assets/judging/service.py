@@ -29,7 +29,7 @@ from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.scores import score_judge_labels  # observability (#14)
 from signalops_assets.judging.store import StoreResult, store_judgments
 from signalops_assets.judging.summary import JudgeRunSummary
-from signalops_assets.llm.gateway import run_async
+from signalops_assets.llm.loop import run_async
 from signalops_assets.streaming import Progress, StreamConfig, run_stream
 
 __all__ = [

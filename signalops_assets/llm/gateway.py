@@ -7,7 +7,6 @@ store the failure (a judgment with `error` set) instead of losing the record.
 from __future__ import annotations
 
 import asyncio
-import gc
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from signalops_assets.llm.caching import (
 )
 from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.model_ids import litellm_model
 from signalops_assets.llm.retries import attempt_timeout, error_line, is_retryable, retry_after
 
@@ -303,30 +303,3 @@ def _trace_result(gen: Any, result: LLMResponse) -> None:
         error=result.error,
         model=result.model,
     )
-
-
-def run_async(coro: Any) -> Any:
-    """Run `coro` on a new event loop. Before the loop closes: LiteLLM's cached clients are
-    closed, and garbage is collected once so that the clients LiteLLM built per call (file and
-    batch routes, in reference cycles) close their connections on this loop, not later under
-    another one ("Event loop is closed" at garbage collection)."""
-
-    async def wrapper() -> Any:
-        try:
-            return await coro
-        finally:
-            await close_litellm_clients()
-            gc.collect()
-            await asyncio.sleep(0)  # let those clients' aclose() callbacks run here
-
-    return asyncio.run(wrapper())
-
-
-async def close_litellm_clients() -> None:
-    litellm = get_litellm()
-    closer = getattr(litellm, "close_litellm_async_clients", None)
-    if closer is not None:
-        try:
-            await closer()
-        except Exception:  # closing is best effort; a failure here loses no data
-            return

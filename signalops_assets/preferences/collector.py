@@ -27,6 +27,7 @@ from signalops_assets.db.writes import insert_ignore, rowcount
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.preferences.quality import evaluate_pair, normalize_review_text
 from signalops_assets.preferences.review import get_draft
+from signalops_assets.vocab import PairSource
 
 CURSOR_NAME = "dpo_collector"
 PAIR_KINDS = ("edited", "rejected")
@@ -121,7 +122,7 @@ class DPOCollector:
         }
         inserted = insert_ignore(session, PreferencePair, [row], ["draft_id", "source"])
         status = "inserted" if inserted else "duplicate"
-        if status == "duplicate" and source == "edit":
+        if status == "duplicate" and source == PairSource.EDIT:
             # A re-edit: one atomic conditional update, a no-op when the text is unchanged.
             result = session.execute(
                 update(PreferencePair)
@@ -145,10 +146,10 @@ class DPOCollector:
         """The pair an edited/rejected event makes, written in the caller's transaction."""
         if event.kind == "edited" and draft.text_final:
             # The draft's latest text, not this event's: after a re-edit, the newest wins.
-            return self._write(session, draft, "edit", draft.text_final)
+            return self._write(session, draft, PairSource.EDIT, draft.text_final)
         better = (event.detail or {}).get("better_text")
         if event.kind == "rejected" and isinstance(better, str) and better.strip():
-            return self._write(session, draft, "reject", better.strip())
+            return self._write(session, draft, PairSource.REJECT, better.strip())
         return Outcome("no_pair")
 
     def add_manual(self, session: Session, draft_id: int, chosen: str) -> Outcome:
@@ -156,7 +157,7 @@ class DPOCollector:
         if not chosen.strip():
             raise SignalOpsError("chosen text is empty")
         draft = get_draft(session, draft_id)
-        outcome = self._write(session, draft, "manual", chosen.strip())
+        outcome = self._write(session, draft, PairSource.MANUAL, chosen.strip())
         if outcome.status == "duplicate":
             raise SignalOpsError(f"draft {draft_id} already has a manual pair ({outcome.pair_id})")
         return outcome

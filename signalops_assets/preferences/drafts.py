@@ -21,7 +21,8 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.db.writes import insert_ignore
 from signalops_assets.judging.acted_on import acted_on_judgment_ids
 from signalops_assets.judging.prompts import UNTRUSTED_RULE, PostInput, judge_user_prompt
-from signalops_assets.llm.gateway import LLMGateway, LLMRequest, run_async
+from signalops_assets.llm.gateway import LLMGateway, LLMRequest
+from signalops_assets.llm.loop import run_async
 from signalops_assets.preferences.review import approve, edit, mark_sent, reject
 from signalops_assets.streaming import Progress, StreamConfig, run_stream
 

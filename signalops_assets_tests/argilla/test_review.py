@@ -13,7 +13,7 @@ import pytest
 from signalops_assets.argilla.client import ArgillaError
 from signalops_assets.argilla.records import (
     PairForReview,
-    ReviewVerdict,
+    SubmittedReview,
     build_record,
     chosen_side_for,
     record_id_for,
@@ -255,10 +255,10 @@ def test_fetch_verdicts_maps_submitted_responses_to_pairs(fake_argilla: FakeArgi
         api_url=fake_argilla.url, api_key=fake_argilla.api_key, workspace="argilla", dataset=DATASET
     )
     assert verdicts == [
-        ReviewVerdict(pair_id=1, verdict="swap", reviewer="ana", record_id=rid(1)),
-        ReviewVerdict(pair_id=2, verdict="discard", reviewer="ana", record_id=rid(2)),
-        ReviewVerdict(pair_id=3, verdict="keep", reviewer="ana", record_id=rid(3)),
-        ReviewVerdict(pair_id=3, verdict="swap", reviewer="bo", record_id=rid(3)),
+        SubmittedReview(pair_id=1, verdict="swap", reviewer="ana", record_id=rid(1)),
+        SubmittedReview(pair_id=2, verdict="discard", reviewer="ana", record_id=rid(2)),
+        SubmittedReview(pair_id=3, verdict="keep", reviewer="ana", record_id=rid(3)),
+        SubmittedReview(pair_id=3, verdict="swap", reviewer="bo", record_id=rid(3)),
     ]
     # Re-pushing keeps the reviewed records and their responses.
     push(fake_argilla, list(pairs.values()))

@@ -26,7 +26,7 @@ def _kw(server: FakeOpenAIServer) -> dict[str, Any]:
 
 
 def _run(coro: Any) -> Any:
-    from signalops_assets.llm.gateway import run_async  # closes LiteLLM's clients of the loop
+    from signalops_assets.llm.loop import run_async  # closes LiteLLM's clients of the loop
 
     return run_async(coro)
 

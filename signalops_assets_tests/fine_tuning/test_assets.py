@@ -78,7 +78,8 @@ def test_failing_gate_blocks_the_experiment(
     from signalops_assets.fine_tuning.training_sets import eval_split
     from signalops_assets.judging.factory import single_model_judge
     from signalops_assets.judging.prompts import PostInput
-    from signalops_assets.llm.gateway import LLMGateway, run_async
+    from signalops_assets.llm.gateway import LLMGateway
+    from signalops_assets.llm.loop import run_async
 
     _load(engine)
     cfg = load_project("spectra")

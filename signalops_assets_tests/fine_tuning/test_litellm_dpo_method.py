@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from signalops_assets.llm.gateway import run_async
 from signalops_assets.llm.litellm_setup import get_litellm
+from signalops_assets.llm.loop import run_async
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 DPO = {"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.1}}}

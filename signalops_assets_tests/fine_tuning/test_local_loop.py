@@ -121,7 +121,8 @@ def test_a_tampered_artefact_fails_the_call_with_a_clear_error(
     from signalops_assets.config import load_project
     from signalops_assets.judging.factory import single_model_judge
     from signalops_assets.judging.prompts import PostInput
-    from signalops_assets.llm.gateway import LLMGateway, run_async
+    from signalops_assets.llm.gateway import LLMGateway
+    from signalops_assets.llm.loop import run_async
 
     judge = single_model_judge(LLMGateway(num_retries=0), load_project("spectra"), model_id)
     (judgment,) = run_async(judge.ajudge(PostInput(1, "x:1", "a", "", "gpu trace latency")))

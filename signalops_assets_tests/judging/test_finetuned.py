@@ -17,7 +17,8 @@ from signalops_assets.judging.factory import create_judge
 from signalops_assets.judging.finetuned import fine_tuned_judge
 from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge
 from signalops_assets.judging.prompts import PostInput
-from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.llm.gateway import LLMGateway
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.model_ids import is_fine_tuned, litellm_model, model_aliases
 from signalops_assets.posts import ensure_project
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer

@@ -26,7 +26,8 @@ from signalops_assets.judging.training_export import (
     export_judgments,
     judgments_path,
 )
-from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.llm.gateway import LLMGateway
+from signalops_assets.llm.loop import run_async
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 FT = "ft:gpt-4o-mini:acme::judge1"

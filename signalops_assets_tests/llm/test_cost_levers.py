@@ -12,9 +12,10 @@ import pytest
 from signalops_assets.config import ProjectConfig, load_project
 from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge
 from signalops_assets.judging.prompts import FewShot, PostInput
-from signalops_assets.llm.gateway import LLMGateway, run_async
+from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.llm.litellm_setup import get_litellm
 from signalops_assets.llm.local_provider import conform
+from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.tracing import get_tracer
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
