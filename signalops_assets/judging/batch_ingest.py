@@ -177,16 +177,31 @@ def _still_in(
 
 
 def _attempts(session: Session, failed: Sequence[JudgeResult]) -> dict[tuple[int, str], int]:
+    """(post, judge key) -> failed attempts so far of the judgment's prompt version: the
+    current row's when it is that failure, else the failures kept as history under an older
+    version's success (store_judgments never lets a failure replace a success)."""
     if not failed:
         return {}
+    version = {(j.post_id, j.judge_key): j.prompt_version for j in failed}
     rows = session.execute(
-        select(JudgmentRow.post_id, JudgmentRow.judge_key, JudgmentRow.attempt).where(
+        select(
+            JudgmentRow.post_id,
+            JudgmentRow.judge_key,
+            JudgmentRow.prompt_version,
+            JudgmentRow.attempt,
+            JudgmentRow.superseded,
+        ).where(
             JudgmentRow.post_id.in_({j.post_id for j in failed}),
             JudgmentRow.judge_key.in_({j.judge_key for j in failed}),
-            JudgmentRow.superseded.is_(False),
+            JudgmentRow.error.is_not(None),
         )
     )
-    return {(p, k): a for p, k, a in rows}
+    attempts: dict[tuple[int, str], int] = {}
+    for post_id, key, prompt_version, attempt, superseded in rows:
+        if superseded and prompt_version != version.get((post_id, key)):
+            continue  # an older failure, already replaced: not this version's count
+        attempts[(post_id, key)] = max(attempts.get((post_id, key), 0), int(attempt))
+    return attempts
 
 
 def _move(session: Session, item: LLMBatchItem, state: str, error: str | None) -> None:

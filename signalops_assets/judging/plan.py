@@ -77,14 +77,13 @@ def work_items(
 
 
 def _own_done(own: JudgmentRow | None, slot: Slot, policy: Policy) -> bool:
-    if policy.retry_failed:
-        return own is None or own.error is None
     if own is None:
-        return False
+        return policy.retry_failed  # a retry re-judges failures only
     if own.error is None:
-        # NULL: judged before versions were recorded; done, though never reused.
+        # NULL: judged before versions were recorded; done, though never reused. A success of
+        # an older version is owed a new one (its failures are history, see store_judgments).
         return own.prompt_version in (None, slot.prompt_version)
-    return own.attempt >= policy.max_attempts
+    return not policy.retry_failed and own.attempt >= policy.max_attempts
 
 
 def _reusable(known: Iterable[JudgmentRow], slot: Slot) -> JudgmentRow | None:

@@ -73,19 +73,43 @@ def _current(key: str) -> Any:
     return row, and_(row.post_id == Post.id, row.judge_key == key, row.superseded.is_(False))
 
 
-def _key_todo(spec: PendingFilter, key: str, versions: frozenset[str]) -> ColumnElement[bool]:
-    row, current = _current(key)
-    if spec.retry_failed:
-        failed = and_(current, row.error.is_not(None))
-        if spec.error_like:
-            failed = and_(failed, row.error.contains(spec.error_like, autoescape=True))
-        return exists().where(failed)
-    done = and_(
+def _new_version_failures(key: str, versions: frozenset[str]) -> tuple[Any, ColumnElement[bool]]:
+    """Failures of a current prompt version kept as history under an older success (see
+    store_judgments: a failure never replaces a success)."""
+    row = aliased(JudgmentRow)
+    return row, and_(
+        row.post_id == Post.id,
+        row.judge_key == key,
+        row.superseded.is_(True),
+        row.error.is_not(None),
+        row.prompt_version.in_(sorted(versions)),
+    )
+
+
+def _done(row: Any, versions: frozenset[str]) -> ColumnElement[bool]:
+    return and_(
         row.error.is_(None),
         or_(row.prompt_version.is_(None), row.prompt_version.in_(sorted(versions))),
     )
-    final = or_(done, and_(row.error.is_not(None), row.attempt >= spec.max_attempts))
-    return ~exists().where(and_(current, final))
+
+
+def _key_todo(spec: PendingFilter, key: str, versions: frozenset[str]) -> ColumnElement[bool]:
+    row, current = _current(key)
+    tried, tried_on = _new_version_failures(key, versions)
+    if spec.retry_failed:
+        failed = and_(current, row.error.is_not(None))
+        behind = and_(current, ~_done(row, versions), exists().where(tried_on))
+        if spec.error_like:
+            like = row.error.contains(spec.error_like, autoescape=True)
+            failed = and_(failed, like)
+            tried_like = tried.error.contains(spec.error_like, autoescape=True)
+            behind = and_(current, ~_done(row, versions), exists().where(tried_on, tried_like))
+        return or_(exists().where(failed), exists().where(behind))
+    final = or_(
+        _done(row, versions), and_(row.error.is_not(None), row.attempt >= spec.max_attempts)
+    )
+    gave_up = exists().where(tried_on, tried.attempt >= spec.max_attempts)
+    return and_(~exists().where(and_(current, final)), ~gave_up)
 
 
 def _pending_stmt(spec: PendingFilter) -> Select[Any]:
@@ -125,11 +149,18 @@ def count_pending(session: Session, spec: PendingFilter) -> int:
 
 def count_given_up(session: Session, spec: PendingFilter) -> int:
     """Posts with a current judgment by the judge that failed `max_attempts` times or more."""
-    gave_up = []
-    for key, _ in spec.keys:
+    gave_up: list[ColumnElement[bool]] = []
+    for key, versions in spec.keys:
         row, current = _current(key)
         gave_up.append(
             exists().where(current, row.error.is_not(None), row.attempt >= spec.max_attempts)
+        )
+        tried, tried_on = _new_version_failures(key, versions)
+        behind = and_(current, row.error.is_(None), ~_done(row, versions))  # an older success
+        gave_up.append(
+            and_(
+                exists().where(behind), exists().where(tried_on, tried.attempt >= spec.max_attempts)
+            )
         )
     stmt = (
         select(func.count())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import ABResult
@@ -25,6 +25,32 @@ class StoreResult:
     superseded: int = 0
     recovered: int = 0
     duplicates: int = 0
+    kept_success: int = 0  # failures of a new prompt version, stored as history only
+
+
+def _history_attempts(
+    session: Session, judgments: Sequence[JudgeResult]
+) -> dict[tuple[int, str, str | None], int]:
+    """(post, judge key, prompt version) -> the most attempts of that version's failures kept
+    as history (failures that did not replace an older version's success)."""
+    if not judgments:
+        return {}
+    rows = session.execute(
+        select(
+            JudgmentRow.post_id,
+            JudgmentRow.judge_key,
+            JudgmentRow.prompt_version,
+            func.max(JudgmentRow.attempt),
+        )
+        .where(
+            JudgmentRow.post_id.in_({j.post_id for j in judgments}),
+            JudgmentRow.judge_key.in_({j.judge_key for j in judgments}),
+            JudgmentRow.superseded.is_(True),
+            JudgmentRow.error.is_not(None),
+        )
+        .group_by(JudgmentRow.post_id, JudgmentRow.judge_key, JudgmentRow.prompt_version)
+    )
+    return {(p, k, v): int(a or 0) for p, k, v, a in rows}
 
 
 def store_judgments(
@@ -33,7 +59,9 @@ def store_judgments(
     """Judgment rows, and their ab_results rows referencing the real ids, in one transaction.
     A post's earlier failed judgment by the same judge, or its success with another prompt
     version, is marked superseded (its ab_results row removed, so an arm counts one outcome per
-    post); a success of the same (or an unknown) prompt version is never replaced."""
+    post); a success of the same (or an unknown) prompt version is never replaced. A failure
+    never replaces a success: a new prompt version's failure is stored as history only (the
+    older label stays current until the new version succeeds or gives up after max_attempts)."""
     result = StoreResult()
     if not judgments:
         return result
@@ -51,10 +79,14 @@ def store_judgments(
     }
     rows: list[tuple[JudgeResult, JudgmentRow]] = []
     replaced: list[int] = []
+    history: list[JudgeResult] = []
     for judgment in judgments:
         prev = previous.get((judgment.post_id, judgment.judge_key))
         if prev is not None and prev.error is None and _same_prompt(prev.prompt_version, judgment):
             result.duplicates += 1
+            continue
+        if prev is not None and prev.error is None and judgment.error is not None:
+            history.append(judgment)
             continue
         if prev is not None:
             replaced.append(prev.id)
@@ -68,6 +100,14 @@ def store_judgments(
             update(JudgmentRow).where(JudgmentRow.id.in_(replaced)).values(superseded=True)
         )
         session.flush()  # the old row leaves the partial unique index before the new one enters
+    tried = _history_attempts(session, history)
+    for judgment in history:
+        key = (judgment.post_id, judgment.judge_key, judgment.prompt_version)
+        row = to_row(judgment, project_id, tried.get(key, 0) + 1)
+        row.superseded = True  # history: the current row stays the older version's success
+        session.add(row)
+        result.judgments.append(judgment)
+    result.kept_success = len(history)
     session.add_all([row for _, row in rows])
     session.flush()  # assigns ids for the ab_results references
     for judgment, row in rows:
@@ -83,8 +123,8 @@ def store_judgments(
                     cost_usd=judgment.cost_usd,
                 )
             )
-    result.judgments = [judgment for judgment, _ in rows]
-    result.stored, result.superseded = len(rows), len(replaced)
+    result.judgments += [judgment for judgment, _ in rows]
+    result.stored, result.superseded = len(rows) + len(history), len(replaced)
     return result
 
 

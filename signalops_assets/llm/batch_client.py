@@ -7,8 +7,6 @@ Keys are read by LiteLLM from the provider's usual environment variables, as for
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -41,15 +39,14 @@ def batch_cost_usd(model: str, provider: str, usage: dict[str, Any]) -> float | 
     return float(prompt + completion)
 
 
-async def _settled(call: Awaitable[Any]) -> Any:
-    """The call's result, after collecting the OpenAI client LiteLLM built for it: its file and
-    batch routes build a new client per call (uncached, in a reference cycle), whose httpx
-    pool, collected later under another event loop, fails with "Event loop is closed"."""
-    try:
-        return await call
-    finally:
-        gc.collect()
-        await asyncio.sleep(0)  # let the clients' aclose() tasks run on this loop
+async def _call(name: str, **kwargs: Any) -> Any:
+    """LiteLLM's *synchronous* `name` in a worker thread. Its async file and batch routes build
+    a new AsyncOpenAI client per call (uncached, in a reference cycle) and afile_content hands a
+    provider coroutine back out of an executor thread: under load, CI saw such clients collected
+    after their event loop had closed ("Event loop is closed", an anyio `try_connect` never
+    awaited) and a dropped `afile_content` coroutine. A sync client has no loop to outlive, and
+    these calls are a handful per batch, so a thread each costs nothing that matters."""
+    return await asyncio.to_thread(getattr(get_litellm(), name), **kwargs)
 
 
 @dataclass(frozen=True)
@@ -64,42 +61,34 @@ class BatchClient:
         return kwargs
 
     async def upload(self, file: IO[bytes]) -> str:
-        created = await _settled(
-            get_litellm().acreate_file(
-                file=("signalops-batch.jsonl", file), purpose="batch", **self._kwargs()
-            )
+        created = await _call(
+            "create_file", file=("signalops-batch.jsonl", file), purpose="batch", **self._kwargs()
         )
         return str(created.id)
 
     async def create(self, input_file_id: str, metadata: dict[str, str]) -> Any:
-        return await _settled(
-            get_litellm().acreate_batch(
-                completion_window="24h",
-                endpoint="/v1/chat/completions",
-                input_file_id=input_file_id,
-                metadata=metadata,
-                **self._kwargs(),
-            )
+        return await _call(
+            "create_batch",
+            completion_window="24h",
+            endpoint="/v1/chat/completions",
+            input_file_id=input_file_id,
+            metadata=metadata,
+            **self._kwargs(),
         )
 
     async def retrieve(self, batch_id: str) -> Any:
-        return await _settled(get_litellm().aretrieve_batch(batch_id=batch_id, **self._kwargs()))
+        return await _call("retrieve_batch", batch_id=batch_id, **self._kwargs())
 
     async def content(self, file_id: str) -> bytes:
-        # LiteLLM's afile_content runs the sync entry point in a thread, which hands back a
-        # provider coroutine to await; one caught in a closing loop was dropped unawaited (a CI
-        # run failed on it). The sync call in our own thread returns bytes: nothing to drop.
-        def download() -> bytes:
-            return bytes(get_litellm().file_content(file_id=file_id, **self._kwargs()).content)
-
-        return bytes(await _settled(asyncio.to_thread(download)))
+        response = await _call("file_content", file_id=file_id, **self._kwargs())
+        return bytes(response.content)
 
     async def cancel(self, batch_id: str) -> Any:
-        return await _settled(get_litellm().acancel_batch(batch_id=batch_id, **self._kwargs()))
+        return await _call("cancel_batch", batch_id=batch_id, **self._kwargs())
 
     async def find(self, metadata_key: str, value: str) -> Any | None:
         """The provider's batch whose metadata carries `metadata_key: value` (recent 100)."""
-        page = await _settled(get_litellm().alist_batches(limit=100, **self._kwargs()))
+        page = await _call("list_batches", limit=100, **self._kwargs())
         for batch in getattr(page, "data", None) or []:
             if (getattr(batch, "metadata", None) or {}).get(metadata_key) == value:
                 return batch

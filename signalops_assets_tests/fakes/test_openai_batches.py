@@ -1,8 +1,8 @@
-"""The fake's /v1/files and /v1/batches, reached through the real LiteLLM SDK."""
+"""The fake's /v1/files and /v1/batches, reached through the real LiteLLM SDK: its synchronous
+file and batch calls, the ones BatchClient makes (llm/batch_client.py says why)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -35,10 +35,10 @@ def lines(n: int, model: str = "gpt-4o-mini", system: str = "judge posts") -> by
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
-async def start(fake: FakeOpenAIServer, data: bytes) -> Any:
+def start(fake: FakeOpenAIServer, data: bytes) -> Any:
     litellm = get_litellm()
-    created = await litellm.acreate_file(file=("in.jsonl", data), purpose="batch", **kwargs(fake))
-    return await litellm.acreate_batch(
+    created = litellm.create_file(file=("in.jsonl", data), purpose="batch", **kwargs(fake))
+    return litellm.create_batch(
         completion_window="24h",
         endpoint="/v1/chat/completions",
         input_file_id=created.id,
@@ -47,23 +47,22 @@ async def start(fake: FakeOpenAIServer, data: bytes) -> Any:
     )
 
 
-async def content(fake: FakeOpenAIServer, file_id: str) -> list[dict[str, Any]]:
-    # The sync call, as BatchClient.content makes it (llm/batch_client.py says why).
-    raw = await asyncio.to_thread(get_litellm().file_content, file_id=file_id, **kwargs(fake))
+def retrieve(fake: FakeOpenAIServer, batch_id: str) -> Any:
+    return get_litellm().retrieve_batch(batch_id=batch_id, **kwargs(fake))
+
+
+def content(fake: FakeOpenAIServer, file_id: str) -> list[dict[str, Any]]:
+    raw = get_litellm().file_content(file_id=file_id, **kwargs(fake))
     return [json.loads(line) for line in raw.content.splitlines()]
 
 
 def test_files_are_generic(fake_llm: FakeOpenAIServer) -> None:
-    async def go() -> tuple[Any, bytes]:
-        litellm = get_litellm()
-        made = await litellm.acreate_file(
-            file=("train.jsonl", b'{"messages": []}\n'), purpose="fine-tune", **kwargs(fake_llm)
-        )
-        got = await litellm.afile_retrieve(file_id=made.id, **kwargs(fake_llm))
-        raw = await asyncio.to_thread(litellm.file_content, file_id=made.id, **kwargs(fake_llm))
-        return got, raw.content
-
-    got, raw = asyncio.run(go())
+    litellm = get_litellm()
+    made = litellm.create_file(
+        file=("train.jsonl", b'{"messages": []}\n'), purpose="fine-tune", **kwargs(fake_llm)
+    )
+    got = litellm.file_retrieve(file_id=made.id, **kwargs(fake_llm))
+    raw = litellm.file_content(file_id=made.id, **kwargs(fake_llm)).content
     assert got.purpose == "fine-tune" and got.filename == "train.jsonl" and got.bytes == len(raw)
     assert raw == b'{"messages": []}\n'
     assert [f.purpose for f in fake_llm.files.list()] == ["fine-tune"]
@@ -73,20 +72,16 @@ def test_state_machine_output_and_cached_tokens(fake_llm: FakeOpenAIServer) -> N
     fake_llm.batches.plan(auto=False, item_errors={"c2": 500})
     long_system = "word " * 1100  # ≥ 1,024 tokens: the shared prefix is cached after once
 
-    async def go() -> list[str]:
-        batch = await start(fake_llm, lines(4, system=long_system))
-        seen = [batch.status]
-        for _ in range(3):
-            retrieved = await get_litellm().aretrieve_batch(batch_id=batch.id, **kwargs(fake_llm))
-            seen.append(retrieved.status)
-            fake_llm.batches.advance(batch.id)
-        return seen
-
-    assert asyncio.run(go()) == ["validating", "validating", "in_progress", "completed"]
+    batch = start(fake_llm, lines(4, system=long_system))
+    seen = [batch.status]
+    for _ in range(3):
+        seen.append(retrieve(fake_llm, batch.id).status)
+        fake_llm.batches.advance(batch.id)
+    assert seen == ["validating", "validating", "in_progress", "completed"]
     (batch,) = fake_llm.batches.list()
     assert batch["request_counts"] == {"total": 4, "completed": 3, "failed": 1}
-    output = asyncio.run(content(fake_llm, batch["output_file_id"]))
-    errors = asyncio.run(content(fake_llm, batch["error_file_id"]))
+    output = content(fake_llm, batch["output_file_id"])
+    errors = content(fake_llm, batch["error_file_id"])
     assert [o["custom_id"] for o in output] == ["c0", "c1", "c3"]
     assert [(e["custom_id"], e["response"]["status_code"]) for e in errors] == [("c2", 500)]
     usage = [o["response"]["body"]["usage"] for o in output]
@@ -104,33 +99,22 @@ def test_expired_and_failed(
     fake_llm: FakeOpenAIServer, plan: dict[str, Any], status: str, done: int
 ) -> None:
     fake_llm.batches.plan(**plan)
-
-    async def go() -> Any:
-        batch = await start(fake_llm, lines(3))
-        for _ in range(2):
-            batch = await get_litellm().aretrieve_batch(batch_id=batch.id, **kwargs(fake_llm))
-        return batch
-
-    batch = asyncio.run(go())
+    batch = start(fake_llm, lines(3))
+    for _ in range(2):
+        batch = retrieve(fake_llm, batch.id)
     assert batch.status == status and len(fake_llm.batches.executed) == done
     if status == "expired":
-        errors = asyncio.run(content(fake_llm, batch.error_file_id))
+        errors = content(fake_llm, batch.error_file_id)
         assert [e["error"]["code"] for e in errors] == ["batch_expired", "batch_expired"]
     else:
         assert batch.errors.data[0].code == "batch_failed" and batch.output_file_id is None
 
 
 def test_invalid_input_fails_validation_and_cancel(fake_llm: FakeOpenAIServer) -> None:
-    async def go() -> tuple[Any, Any, Any]:
-        litellm = get_litellm()
-        mixed = await start(fake_llm, lines(2, model="gpt-4.1-mini"))
-        mixed = await litellm.aretrieve_batch(batch_id=mixed.id, **kwargs(fake_llm))
-        other = await start(fake_llm, lines(2))
-        cancelling = await litellm.acancel_batch(batch_id=other.id, **kwargs(fake_llm))
-        cancelled = await litellm.aretrieve_batch(batch_id=other.id, **kwargs(fake_llm))
-        return mixed, cancelling, cancelled
-
-    mixed, cancelling, cancelled = asyncio.run(go())
+    mixed = retrieve(fake_llm, start(fake_llm, lines(2, model="gpt-4.1-mini")).id)
+    other = start(fake_llm, lines(2))
+    cancelling = get_litellm().cancel_batch(batch_id=other.id, **kwargs(fake_llm))
+    cancelled = retrieve(fake_llm, other.id)
     assert mixed.status == "failed" and mixed.errors.data[0].code == "mixed_models"
     assert cancelling.status == "cancelling" and cancelled.status == "cancelled"
     assert fake_llm.batches.executed == []

@@ -132,6 +132,47 @@ def test_gives_up_after_max_attempts_then_cli_retry(
     assert unknown.exit_code == 2 and "Traceback" not in unknown.output
 
 
+def test_a_new_prompt_versions_failures_never_replace_the_old_label(
+    engine: Engine, fake_llm: FakeOpenAIServer
+) -> None:
+    """A prompt change met by a provider outage: every post keeps its last good label (current,
+    counted) while the new version fails; the failures are history with their attempts, the
+    post gives up after max_attempts like any failure, and an explicit retry replaces the label
+    only with a success."""
+    cfg = load_project("spectra")
+    add_posts(engine, 3, cfg)
+    assert run(engine, fake_llm, cfg).failures == 0
+    old = {r[0]: r[3] for r in rows(engine)}
+    changed = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"temperature": 0.7})})
+    assert judge(fake_llm, changed).prompt_version != judge(fake_llm, cfg).prompt_version
+
+    fake_llm.set_behavior("judge-r", status=500)
+    first = run(engine, fake_llm, changed, max_attempts=2)
+    assert (first.posts_judged, first.failures, first.given_up) == (3, 3, 0)
+    current = [r for r in rows(engine) if not r[2]]
+    assert {r[0]: r[3] for r in current} == old and all(r[4] is None for r in current)
+    history = [r for r in rows(engine) if r[2]]
+    assert [(r[1], r[3], bool(r[4])) for r in history] == [(1, None, True)] * 3
+    assert run(engine, fake_llm, changed, max_attempts=2).given_up == 3  # attempt 2 of 2
+    calls = fake_llm.call_count("judge-r")
+    again = run(engine, fake_llm, changed, max_attempts=2)
+    assert (again.posts_judged, again.given_up) == (0, 3) and fake_llm.call_count(
+        "judge-r"
+    ) == calls
+    assert {r[0]: r[3] for r in rows(engine) if not r[2]} == old  # still the old labels
+
+    fake_llm.clear_behavior("judge-r")
+    retried = run(engine, fake_llm, changed, max_attempts=2, retry_failed=True)
+    assert (retried.posts_judged, retried.failures, retried.given_up) == (3, 0, 0)
+    current = [r for r in rows(engine) if not r[2]]
+    assert len(current) == 3 and all(r[3] and r[4] is None for r in current)
+    version = judge(fake_llm, changed).prompt_version
+    with session_scope(engine) as session:
+        versions = set(session.scalars(select(Judgment.prompt_version).where(~Judgment.superseded)))
+    assert versions == {version}
+    assert len(rows(engine)) == 3 + 6 + 3  # old successes, 6 failures, 3 new successes
+
+
 def test_crash_mid_run_keeps_finished_batches(engine: Engine, fake_llm: FakeOpenAIServer) -> None:
     cfg = load_project("spectra")
     ids = add_posts(engine, 30, cfg)
