@@ -6,11 +6,10 @@ Keys are read by LiteLLM from the provider's usual environment variables, as for
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import IO, Any
 
-from signalops_assets.llm.litellm_setup import get_litellm
+from signalops_assets.llm.loop import litellm_in_thread
 
 
 def batch_cost_usd(model: str, provider: str, usage: dict[str, Any]) -> float | None:
@@ -39,16 +38,6 @@ def batch_cost_usd(model: str, provider: str, usage: dict[str, Any]) -> float | 
     return float(prompt + completion)
 
 
-async def _call(name: str, **kwargs: Any) -> Any:
-    """LiteLLM's *synchronous* `name` in a worker thread. Its async file and batch routes build
-    a new AsyncOpenAI client per call (uncached, in a reference cycle) and afile_content hands a
-    provider coroutine back out of an executor thread: under load, CI saw such clients collected
-    after their event loop had closed ("Event loop is closed", an anyio `try_connect` never
-    awaited) and a dropped `afile_content` coroutine. A sync client has no loop to outlive, and
-    these calls are a handful per batch, so a thread each costs nothing that matters."""
-    return await asyncio.to_thread(getattr(get_litellm(), name), **kwargs)
-
-
 @dataclass(frozen=True)
 class BatchClient:
     provider: str
@@ -61,13 +50,13 @@ class BatchClient:
         return kwargs
 
     async def upload(self, file: IO[bytes]) -> str:
-        created = await _call(
+        created = await litellm_in_thread(
             "create_file", file=("signalops-batch.jsonl", file), purpose="batch", **self._kwargs()
         )
         return str(created.id)
 
     async def create(self, input_file_id: str, metadata: dict[str, str]) -> Any:
-        return await _call(
+        return await litellm_in_thread(
             "create_batch",
             completion_window="24h",
             endpoint="/v1/chat/completions",
@@ -77,18 +66,18 @@ class BatchClient:
         )
 
     async def retrieve(self, batch_id: str) -> Any:
-        return await _call("retrieve_batch", batch_id=batch_id, **self._kwargs())
+        return await litellm_in_thread("retrieve_batch", batch_id=batch_id, **self._kwargs())
 
     async def content(self, file_id: str) -> bytes:
-        response = await _call("file_content", file_id=file_id, **self._kwargs())
+        response = await litellm_in_thread("file_content", file_id=file_id, **self._kwargs())
         return bytes(response.content)
 
     async def cancel(self, batch_id: str) -> Any:
-        return await _call("cancel_batch", batch_id=batch_id, **self._kwargs())
+        return await litellm_in_thread("cancel_batch", batch_id=batch_id, **self._kwargs())
 
     async def find(self, metadata_key: str, value: str) -> Any | None:
         """The provider's batch whose metadata carries `metadata_key: value` (recent 100)."""
-        page = await _call("list_batches", limit=100, **self._kwargs())
+        page = await litellm_in_thread("list_batches", limit=100, **self._kwargs())
         for batch in getattr(page, "data", None) or []:
             if (getattr(batch, "metadata", None) or {}).get(metadata_key) == value:
                 return batch

@@ -35,3 +35,16 @@ async def close_litellm_clients() -> None:
             await closer()
         except Exception:  # closing is best effort; a failure here loses no data
             return
+
+
+async def litellm_in_thread(name: str, **kwargs: Any) -> Any:
+    """LiteLLM's *synchronous* `name` (create_file, create_batch, file_content...) in a worker
+    thread. Its async file and batch routes build a new AsyncOpenAI client per call (uncached,
+    in a reference cycle), and afile_content hands a provider coroutine back out of an executor
+    thread: under load, CI saw such clients collected after
+    their loop had closed ("Event loop is closed", an anyio `try_connect` never awaited) and a
+    dropped `afile_content` coroutine. A sync client has no loop to outlive; these calls are a
+    handful per batch, so a thread each costs nothing that matters. Completions, the hot path,
+    stay on `acompletion` (cached clients). Fine-tuning jobs stay on the async routes: LiteLLM's
+    sync `create_fine_tuning_job` logs the raw provider error, which may echo an API key."""
+    return await asyncio.to_thread(getattr(get_litellm(), name), **kwargs)

@@ -4,7 +4,6 @@ no label + error when there is no fallback."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -103,9 +102,10 @@ def test_latency_budget_is_the_whole_judgments_deadline(
     (the per-attempt timeout here is the gateway's 60 s)."""
     fake_llm.set_behavior(FT, latency_ms=1500)
     cfg = project(judge_fallback_model=FALLBACK, max_judge_latency_ms=300)
-    started = time.perf_counter()
     judgment = judge_once(fine_tuned_judge(gateway, cfg, FT))
-    assert time.perf_counter() - started < 1.2
+    # The model answers after 1.5 s: the judgment's own clock shows it was not waited for (the
+    # wall clock would also hold the event loop's start and teardown).
+    assert judgment.latency_ms < 1000
     assert judgment.label is None and judgment.error is not None
     assert "latency budget exceeded: > 300 ms" in judgment.error
     assert fake_llm.call_count("fallback-z") == 0  # no time was left for it
@@ -151,8 +151,7 @@ def test_prompted_judge_budget_is_the_whole_deadline(fake_llm: FakeOpenAIServer)
     fake_llm.set_behavior("slow-p", latency_ms=1500)
     gateway = LLMGateway(api_base=fake_llm.base_url, api_key="sk-test-only", num_retries=5)
     judge = LLMPromptJudge(gateway, project(max_judge_latency_ms=400), "openai/slow-p")
-    started = time.perf_counter()
     judgments: list[JudgeResult] = run_async(judge.ajudge(POST))
-    assert time.perf_counter() - started < 1.5
+    assert judgments[0].latency_ms < 1000  # one 1.5 s attempt alone would exceed it
     assert judgments[0].label is None
     assert "latency budget exceeded: > 400 ms" in (judgments[0].error or "")

@@ -55,6 +55,10 @@ def test_deadline_spans_retries_and_backoff(fake_llm: FakeOpenAIServer) -> None:
     response = gw(fake_llm, num_retries=5, backoff_s=0.2).complete(
         req("openai/down", deadline_s=0.5, fallbacks=("openai/down-too",))
     )
-    assert time.perf_counter() - started < 1.5
+    # Without the deadline: 6 attempts with 0.2 s doubling backoff per model, over 6 s. The
+    # gateway's own clock says when it gave up; the wall clock also holds the event loop's
+    # start and teardown, slow on a loaded machine, so its bound is looser.
+    assert response.latency_ms < 1000
+    assert time.perf_counter() - started < 3
     assert not response.ok and response.error == "latency budget exceeded: > 500 ms"
     assert 1 <= fake_llm.call_count("down") < 6 and fake_llm.call_count("down-too") == 0
