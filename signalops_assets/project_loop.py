@@ -34,10 +34,6 @@ class ProjectLoop:
         self.run_id = run_id
 
     @property
-    def projects(self) -> list[ProjectConfig]:
-        return list(self.configured.loaded)
-
-    @property
     def project_ids(self) -> list[str]:
         return [p.project_id for p in self.configured.loaded]
 

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
-from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.db.models import utcnow
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import JudgeResult, Slot
@@ -144,7 +143,6 @@ def store_outcomes(
             still = _still_in(session, part, from_state)
             todo = [(i, j) for i, j in part if (i.batch_row_id, i.custom_id) in still]
             result = store_judgments(session, project.project_id, [j for _, j in todo if j])
-            attempts = _attempts(session, [j for _, j in todo if j and j.error])
             for item, judgment in todo:
                 if judgment is None:
                     state = "cancelled"
@@ -153,7 +151,7 @@ def store_outcomes(
                     state = "done"
                 else:
                     report.failed_items += 1
-                    tries = attempts.get((judgment.post_id, judgment.judge_key), 1)
+                    tries = result.attempts.get((judgment.post_id, judgment.judge_key), 1)
                     state = "failed" if tries >= project.llm.max_attempts else retry
                     report.given_up += state == "failed"
                 _move(session, item, state, judgment.error if judgment else None)
@@ -174,34 +172,6 @@ def _still_in(
         )
     )
     return {(r, c) for r, c in rows}
-
-
-def _attempts(session: Session, failed: Sequence[JudgeResult]) -> dict[tuple[int, str], int]:
-    """(post, judge key) -> failed attempts so far of the judgment's prompt version: the
-    current row's when it is that failure, else the failures kept as history under an older
-    version's success (store_judgments never lets a failure replace a success)."""
-    if not failed:
-        return {}
-    version = {(j.post_id, j.judge_key): j.prompt_version for j in failed}
-    rows = session.execute(
-        select(
-            JudgmentRow.post_id,
-            JudgmentRow.judge_key,
-            JudgmentRow.prompt_version,
-            JudgmentRow.attempt,
-            JudgmentRow.superseded,
-        ).where(
-            JudgmentRow.post_id.in_({j.post_id for j in failed}),
-            JudgmentRow.judge_key.in_({j.judge_key for j in failed}),
-            JudgmentRow.error.is_not(None),
-        )
-    )
-    attempts: dict[tuple[int, str], int] = {}
-    for post_id, key, prompt_version, attempt, superseded in rows:
-        if superseded and prompt_version != version.get((post_id, key)):
-            continue  # an older failure, already replaced: not this version's count
-        attempts[(post_id, key)] = max(attempts.get((post_id, key), 0), int(attempt))
-    return attempts
 
 
 def _move(session: Session, item: LLMBatchItem, state: str, error: str | None) -> None:

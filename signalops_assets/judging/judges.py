@@ -188,7 +188,6 @@ class LLMPromptJudge:
         self.done_key = done_key or self.model
         self.description = description or f"prompted judge {self.model}"
         self.fallback_model = fallback_model
-        self.deadline_ms = project.llm.max_judge_latency_ms
         self.trace_tags = trace_tags
         self.examples = tuple(examples)
         self.prompt_version = judge_prompt_version(
@@ -244,19 +243,20 @@ class LLMPromptJudge:
             return replace(judgment, trace_id=getattr(span, "trace_id", None))
 
     async def _answer(self, post: PostInput, key: str) -> JudgeResult:
-        started = time.perf_counter()
+        started, request = time.perf_counter(), self.request(post)
         judgment = judgment_from_response(
-            post, await self.gateway.acomplete(self.request(post)), key, self.prompt_version
+            post, await self.gateway.acomplete(request), key, self.prompt_version
         )
         if not (judgment.error and self.fallback_model):
             return judgment
-        left_s = self.deadline_ms / 1000 - (time.perf_counter() - started)
+        budget_ms = self.project.llm.max_judge_latency_ms
+        left_s = budget_ms / 1000 - (time.perf_counter() - started)
         if left_s > 0:
-            request = replace(self.request(post), model=self.fallback_model, deadline_s=left_s)
-            response = await self.gateway.acomplete(request)
+            second = replace(request, model=self.fallback_model, deadline_s=left_s)
+            response = await self.gateway.acomplete(second)
             fallback = judgment_from_response(post, response, key, self.prompt_version)
         else:
-            fallback = replace(judgment, error=f"latency budget exceeded: > {self.deadline_ms} ms")
+            fallback = replace(judgment, error=f"latency budget exceeded: > {budget_ms} ms")
         judgment = with_fallback(judgment, fallback, self.fallback_model)
         return replace(judgment, label=None, confidence=0.0) if judgment.error else judgment
 

@@ -93,23 +93,35 @@ def _done(row: Any, versions: frozenset[str]) -> ColumnElement[bool]:
     )
 
 
-def _key_todo(spec: PendingFilter, key: str, versions: frozenset[str]) -> ColumnElement[bool]:
+def _behind(row: Any, current: ColumnElement[bool], versions: frozenset[str]) -> Any:
+    """The current row is a success of an older prompt version."""
+    return exists().where(current, row.error.is_(None), ~_done(row, versions))
+
+
+def _given_up_behind(spec: PendingFilter, key: str, versions: frozenset[str]) -> Any:
+    """A current prompt version failed max_attempts times under an older version's success."""
     row, current = _current(key)
     tried, tried_on = _new_version_failures(key, versions)
+    return and_(
+        _behind(row, current, versions),
+        exists().where(tried_on, tried.attempt >= spec.max_attempts),
+    )
+
+
+def _key_todo(spec: PendingFilter, key: str, versions: frozenset[str]) -> ColumnElement[bool]:
+    row, current = _current(key)
     if spec.retry_failed:
+        tried, tried_on = _new_version_failures(key, versions)
         failed = and_(current, row.error.is_not(None))
-        behind = and_(current, ~_done(row, versions), exists().where(tried_on))
         if spec.error_like:
-            like = row.error.contains(spec.error_like, autoescape=True)
-            failed = and_(failed, like)
-            tried_like = tried.error.contains(spec.error_like, autoescape=True)
-            behind = and_(current, ~_done(row, versions), exists().where(tried_on, tried_like))
-        return or_(exists().where(failed), exists().where(behind))
+            failed = and_(failed, row.error.contains(spec.error_like, autoescape=True))
+            tried_on = and_(tried_on, tried.error.contains(spec.error_like, autoescape=True))
+        behind = and_(_behind(row, current, versions), exists().where(tried_on))
+        return or_(exists().where(failed), behind)
     final = or_(
         _done(row, versions), and_(row.error.is_not(None), row.attempt >= spec.max_attempts)
     )
-    gave_up = exists().where(tried_on, tried.attempt >= spec.max_attempts)
-    return and_(~exists().where(and_(current, final)), ~gave_up)
+    return and_(~exists().where(and_(current, final)), ~_given_up_behind(spec, key, versions))
 
 
 def _pending_stmt(spec: PendingFilter) -> Select[Any]:
@@ -155,13 +167,7 @@ def count_given_up(session: Session, spec: PendingFilter) -> int:
         gave_up.append(
             exists().where(current, row.error.is_not(None), row.attempt >= spec.max_attempts)
         )
-        tried, tried_on = _new_version_failures(key, versions)
-        behind = and_(current, row.error.is_(None), ~_done(row, versions))  # an older success
-        gave_up.append(
-            and_(
-                exists().where(behind), exists().where(tried_on, tried.attempt >= spec.max_attempts)
-            )
-        )
+        gave_up.append(_given_up_behind(spec, key, versions))
     stmt = (
         select(func.count())
         .select_from(Post)

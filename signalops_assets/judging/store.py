@@ -25,7 +25,9 @@ class StoreResult:
     superseded: int = 0
     recovered: int = 0
     duplicates: int = 0
-    kept_success: int = 0  # failures of a new prompt version, stored as history only
+    # (post, judge key) -> the attempt number written for each failure stored (current or
+    # history): what batch mode compares with llm.max_attempts.
+    attempts: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def _history_attempts(
@@ -94,6 +96,8 @@ def store_judgments(
         # Attempts count failures of one prompt version; a new version starts again at 1.
         attempt = prev.attempt + 1 if prev is not None and prev.error is not None else 1
         rows.append((judgment, to_row(judgment, project_id, attempt)))
+        if judgment.error is not None:
+            result.attempts[(judgment.post_id, judgment.judge_key)] = attempt
     if replaced:
         session.execute(delete(ABResult).where(ABResult.judgment_id.in_(replaced)))
         session.execute(
@@ -102,12 +106,12 @@ def store_judgments(
         session.flush()  # the old row leaves the partial unique index before the new one enters
     tried = _history_attempts(session, history)
     for judgment in history:
-        key = (judgment.post_id, judgment.judge_key, judgment.prompt_version)
-        row = to_row(judgment, project_id, tried.get(key, 0) + 1)
+        attempt = tried.get((judgment.post_id, judgment.judge_key, judgment.prompt_version), 0) + 1
+        row = to_row(judgment, project_id, attempt)
         row.superseded = True  # history: the current row stays the older version's success
         session.add(row)
         result.judgments.append(judgment)
-    result.kept_success = len(history)
+        result.attempts[(judgment.post_id, judgment.judge_key)] = attempt
     session.add_all([row for _, row in rows])
     session.flush()  # assigns ids for the ab_results references
     for judgment, row in rows:
