@@ -17,8 +17,10 @@ $(UV):
 	.tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 # Installs exactly what uv.lock pins (with hashes), argilla extra included.
+# Bytecode compiled at install: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every
+# process would otherwise compile LiteLLM from source on import, seconds of CPU each time.
 install: $(UV)
-	$(UV) sync --frozen --extra argilla
+	$(UV) sync --frozen --extra argilla --compile-bytecode
 	@mkdir -p $(DAGSTER_HOME)
 	@cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	@# Create the instance's SQLite storage once, up front: runs started at the same moment on

@@ -9,6 +9,8 @@ outside the schema, hangs cut by a 2 s timeout), num_retries 2: every post must 
 one current judgment; throughput is compared with the fault-free run.
 memory: BENCH_MEMORY_POSTS pending posts (100,000) judged at 0 ms latency, c=64: the growth of
 peak RSS from just before the run (posts inserted, LiteLLM warm) to its end.
+"ours" runs with llm.processes = BENCH_PROCESSES (2): the calls made by forked worker
+processes (llm/processes.py); "processes=1" is the same engine with every call in-process.
 The limit is 32 / 0.2 s = 160 posts/s. The fake provider runs in its own process, as a real
 provider would; BENCH_SERVER_INPROC=1 puts it in this process.
 """
@@ -51,6 +53,7 @@ N_BASELINE = int(os.environ.get("BENCH_BASELINE_POSTS", "100"))
 N_OURS = int(os.environ.get("BENCH_POSTS", "5000"))
 N_MEMORY = int(os.environ.get("BENCH_MEMORY_POSTS", "100000"))
 FAULT_RATE = 0.2
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))  # llm.processes of "ours"
 MODEL = "openai/bench-judge"
 
 
@@ -65,6 +68,34 @@ with FakeOpenAIServer() as server:
     print(server.base_url, flush=True)
     sys.stdin.read()  # until the bench closes our stdin
 """
+
+
+SERVER_PIDS: list[int] = []
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process and its reaped children, or of `pid`."""
+    if pid is None:
+        own, kids = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def measured(cpu: dict[str, float], n: int) -> Iterator[None]:
+    """CPU ms per post of the run inside: ours (with its reaped workers) and the provider's."""
+    server = SERVER_PIDS[-1] if SERVER_PIDS else None
+    mine, theirs = cpu_s(), cpu_s(server) if server else 0.0
+    yield
+    cpu["client"] = (cpu_s() - mine) / n * 1000
+    cpu["provider"] = ((cpu_s(server) - theirs) / n * 1000) if server else 0.0
 
 
 @contextlib.contextmanager
@@ -84,6 +115,7 @@ def fake_provider(latency_ms: int = LATENCY_MS, fault_rate: float = 0.0) -> Iter
         stdout=subprocess.PIPE,
         text=True,
     )
+    SERVER_PIDS.append(child.pid)
     try:
         assert child.stdout is not None and child.stdin is not None
         base_url = child.stdout.readline().strip()
@@ -174,15 +206,22 @@ def database(project: ProjectConfig, n: int, root: Path, name: str) -> Engine:
 
 
 def ours(
-    engine: Engine, base_url: str, project: ProjectConfig, concurrency: int = CONCURRENCY
+    engine: Engine,
+    base_url: str,
+    project: ProjectConfig,
+    concurrency: int = CONCURRENCY,
+    processes: int = 1,
 ) -> tuple[float, JudgeRunSummary]:
-    gateway = LLMGateway(
-        api_base=base_url, api_key="sk-bench", timeout_s=2.0, num_retries=2, backoff_s=0.1
-    )
+    # The key from the environment, as in production (a gateway given one keeps its calls
+    # in-process: keys never travel to worker processes).
+    os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
+    gateway = LLMGateway(api_base=base_url, timeout_s=2.0, num_retries=2, backoff_s=0.1)
     judge = LLMPromptJudge(gateway, project, MODEL)
     warm_litellm()  # judge_pending warms too; outside the timing like bare's first import
     started = time.perf_counter()
-    summary = judge_pending(engine, project.project_id, judge, max_concurrency=concurrency)
+    summary = judge_pending(
+        engine, project.project_id, judge, max_concurrency=concurrency, processes=processes
+    )
     return summary.posts_judged / (time.perf_counter() - started), summary
 
 
@@ -217,13 +256,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         clean_db = database(project, N_OURS, root, "clean")
+        single_db = database(project, N_OURS, root, "single")
         faulty_db = database(project, N_OURS, root, "faults")
+        cpu_bare: dict[str, float] = {}
+        cpu_ours: dict[str, float] = {}
         with fake_provider() as base_url:
             base = baseline(base_url, project)
-            ref = bare(base_url, project)
-            mine, summary = ours(clean_db, base_url, project)
+            with measured(cpu_bare, N_OURS):
+                ref = bare(base_url, project)
+            one, one_summary = ours(single_db, base_url, project, processes=1)
+            with measured(cpu_ours, N_OURS):
+                mine, summary = ours(clean_db, base_url, project, processes=PROCESSES)
         with fake_provider(fault_rate=FAULT_RATE) as base_url:
-            faulty, fault_summary = ours(faulty_db, base_url, project)
+            faulty, fault_summary = ours(faulty_db, base_url, project, processes=PROCESSES)
         posts, single, failed = outcomes(faulty_db)
         print(f"baseline (sequential, {N_BASELINE} posts): {base:8.1f} posts/s")
         print(
@@ -231,11 +276,24 @@ def main() -> None:
             f"= {ref / limit:.2f} of limit, {ref / base:.1f}x baseline"
         )
         print(
-            f"ours (judge_pending), c={CONCURRENCY}:      {mine:8.1f} posts/s  "
+            f"ours, processes=1, c={CONCURRENCY}:        {one:8.1f} posts/s  "
+            f"= {one / limit:.2f} of limit, {one / ref:.2f}x bare; {one_summary.failures} failures"
+        )
+        print(
+            f"ours, processes={PROCESSES}, c={CONCURRENCY}:        {mine:8.1f} posts/s  "
             f"= {mine / limit:.2f} of limit {limit:.0f}/s, {mine / ref:.2f}x bare, "
             f"{mine / base:.1f}x baseline; {summary.failures} failures "
             f"(targets: >= 0.85 of limit, >= 1.0x bare)"
         )
+        cores = os.cpu_count() or 1
+        for name, cpu in (("bare", cpu_bare), (f"ours, processes={PROCESSES}", cpu_ours)):
+            per_post = cpu["client"] + cpu["provider"]
+            print(
+                f"  CPU per post, {name}: {cpu['client']:.1f} ms client + "
+                f"{cpu['provider']:.1f} ms fake provider; {cores} cores make the CPU ceiling "
+                f"{cores / per_post * 1000:.0f} posts/s = {cores / per_post * 1000 / limit:.2f} "
+                f"of limit" + (" (one process: at most one core)" if name == "bare" else "")
+            )
         print(
             f"ours, {FAULT_RATE:.0%} faults:               {faulty:8.1f} posts/s  "
             f"= {faulty / mine:.2f} of fault-free (target >= 0.7); {posts} posts, "
@@ -247,11 +305,18 @@ def main() -> None:
         with fake_provider(latency_ms=0) as base_url:
             warm_litellm()
             before = peak_rss_mb()
-            rate, mem_summary = ours(memory_db, base_url, project, concurrency=64)
+            rate, mem_summary = ours(
+                memory_db, base_url, project, concurrency=64, processes=PROCESSES
+            )
             grown = peak_rss_mb() - before
+        # Forked workers share the parent's pages until they write them: their RSS counts
+        # those shared pages too, so it is an upper bound of what each adds.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(
             f"memory: {mem_summary.posts_judged} pending posts judged at {rate:.0f}/s, "
-            f"peak RSS {before:.0f} -> {before + grown:.0f} MB (+{grown:.0f} MB; target < 200)"
+            f"processes={PROCESSES}: peak RSS {before:.0f} -> {before + grown:.0f} MB "
+            f"(+{grown:.0f} MB; target < 200); largest worker's peak RSS {children:.0f} MB "
+            f"(pages shared with the parent included)"
         )
 
 

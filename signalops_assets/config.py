@@ -39,6 +39,8 @@ class LLMConfig(BaseModel):
     judge_fallback_model: str | None = None
     max_judge_latency_ms: int = Field(30_000, gt=0)
     max_concurrency: int = Field(16, gt=0, le=512)
+    # Processes making the calls of a big run (see llm/processes.py); 1: this process only.
+    processes: int = Field(1, ge=1, le=32)
     api_base: str | None = None
     timeout_s: float = Field(60.0, gt=0)
     num_retries: int = Field(2, ge=0, le=10)

@@ -52,6 +52,9 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
     timeout_s: float = Field(default=60.0, description="Default per-attempt timeout (seconds)")
     num_retries: int = Field(default=2, description="Default retries per model")
     max_concurrency: int = Field(default=16, description="Default calls in flight per project")
+    processes: int = Field(
+        default=1, description="Default processes making a big run's calls (1: the step's own)"
+    )
 
     def settings(self, project: "LLMConfig") -> "LLMSettings":
         from signalops_assets.llm.settings import LLMSettings, resolve
@@ -61,6 +64,7 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
             timeout_s=self.timeout_s,
             num_retries=self.num_retries,
             max_concurrency=self.max_concurrency,
+            processes=self.processes,
         )
         return resolve(project, defaults)
 

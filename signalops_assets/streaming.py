@@ -13,7 +13,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from signalops_assets.llm.processes import WorkerPool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +30,7 @@ class Progress:
     stored: int = 0  # results committed by the writer
     failures: int = 0
     commits: int = 0
+    calls_in_workers: int = 0  # LLM calls made by worker processes (llm/processes.py)
     began: float = field(default_factory=time.monotonic)
 
     @property
@@ -66,9 +70,37 @@ class StreamConfig(Generic[T, R]):
     on_progress: Callable[[Progress], None] | None = None
     progress_s: float = 5.0
     limit: int | None = None
+    # Processes making the LLM calls (llm/processes.py) when `stream` runs at least
+    # SPREAD_FROM items: a smaller run is over before the spread pays for the forks.
+    processes: int = 1
 
 
-async def run_stream(config: StreamConfig[T, R], total: int | None = None) -> Progress:
+SPREAD_FROM = 500
+
+
+def stream(config: StreamConfig[T, R], total: int | None = None) -> Progress:
+    """`run_stream` on its own event loop, with `config.processes` worker processes making the
+    calls when the run has at least SPREAD_FROM items."""
+    from signalops_assets.llm.loop import run_async
+    from signalops_assets.llm.processes import workers
+
+    big = total is not None and total >= SPREAD_FROM
+    with workers(config.processes if big else 1) as pool:
+        progress: Progress = run_async(run_stream(config, total, pool))
+    progress.calls_in_workers = pool.calls_sent if pool is not None else 0
+    return progress
+
+
+async def run_stream(
+    config: StreamConfig[T, R], total: int | None = None, pool: WorkerPool | None = None
+) -> Progress:
+    if pool is None:
+        return await _run(config, total)
+    async with pool:  # the gateways' calls go to its workers
+        return await _run(config, total)
+
+
+async def _run(config: StreamConfig[T, R], total: int | None) -> Progress:
     progress = Progress(total=total)
     results: asyncio.Queue[R | _Done | _Failed] = asyncio.Queue()
     slots = asyncio.Semaphore(config.concurrency)

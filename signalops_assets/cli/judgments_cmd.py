@@ -107,6 +107,7 @@ def retry(project_id: str | None, error_like: str | None) -> None:
             cfg.project_id,
             judge,
             max_concurrency=settings.max_concurrency,
+            processes=settings.processes,
             max_attempts=cfg.llm.max_attempts,
             retry_failed=True,
             error_like=error_like,

@@ -72,6 +72,7 @@ def judge_configured_projects(
     run_rows, arm_rows, figures = [], [], {}
     totals = {"judged": 0, "stored": 0, "failures": 0, "cost_usd": 0.0}
     spend = {"calls": 0, "reused": 0, "parse_failures": 0, "prompt_tokens": 0, "cached_tokens": 0}
+    spend["calls_in_workers"] = 0
 
     tracer = get_tracer()
     given_up = submitted = 0
@@ -101,10 +102,16 @@ def judge_configured_projects(
                 project_id,
                 judge,
                 max_concurrency=settings.max_concurrency,
+                processes=settings.processes,
                 max_attempts=project.llm.max_attempts,
                 created_from=created_from,
                 created_to=created_to,
                 on_progress=progress_logger(context, project_id, "posts"),
+            )
+        if summary.calls_in_workers:
+            context.log.info(
+                f"{project_id}: {summary.calls_in_workers} calls made by "
+                f"{settings.processes} worker processes (llm.processes)"
             )
         if summary.given_up:
             context.log.warning(
@@ -170,6 +177,8 @@ def judge_configured_projects(
         "failure_rate": float(totals["failures"] / stored) if stored else 0.0,
         "total_cost_usd": float(totals["cost_usd"]),
         **cost_metadata(spend),
+        # Of the provider calls, those made by worker processes (llm.processes > 1, big runs).
+        "calls_in_worker_processes": spend["calls_in_workers"],
         # Batch mode (llm.mode: batch): what went to the provider's batch API this run.
         "posts_submitted_to_batches": submitted,
         "batches": "; ".join(batch_notes) or "none submitted (interactive mode)",

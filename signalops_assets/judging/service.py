@@ -29,8 +29,7 @@ from signalops_assets.judging.prompts import PostInput
 from signalops_assets.judging.scores import score_judge_labels  # observability (#14)
 from signalops_assets.judging.store import StoreResult, store_judgments
 from signalops_assets.judging.summary import JudgeRunSummary
-from signalops_assets.llm.loop import run_async
-from signalops_assets.streaming import Progress, StreamConfig, run_stream
+from signalops_assets.streaming import Progress, StreamConfig, stream
 
 __all__ = [
     "JudgeRunSummary",
@@ -186,6 +185,7 @@ def judge_pending(
     judge: RelevanceJudge,
     *,
     max_concurrency: int = 16,
+    processes: int = 1,
     limit: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     created_from: datetime | None = None,
@@ -226,6 +226,7 @@ def judge_pending(
             limit=limit,
             page_size=page_size,
             concurrency=max_concurrency,
+            processes=processes,
             commit_rows=commit_rows,
             commit_s=commit_s,
             progress_s=progress_s,
@@ -246,6 +247,7 @@ def _stream(
     limit: int | None,
     page_size: int,
     concurrency: int,
+    processes: int,
     commit_rows: int,
     commit_s: float,
     progress_s: float,
@@ -286,6 +288,7 @@ def _stream(
         work=work,
         write=write,
         concurrency=concurrency,
+        processes=processes,
         commit_rows=commit_rows,
         commit_s=commit_s,
         is_failure=lambda group: any(j.error for j in group),
@@ -293,4 +296,4 @@ def _stream(
         progress_s=progress_s,
         limit=limit,
     )
-    run_async(run_stream(config, total))
+    summary.calls_in_workers = stream(config, total).calls_in_workers

@@ -30,6 +30,7 @@ class JudgeRunSummary:
     prompt_tokens: int = 0
     cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
     cache_creation_tokens: int = 0
+    calls_in_workers: int = 0  # of the provider calls, those made by worker processes
 
     def add(self, judgment: JudgeResult) -> None:
         self.judgments_stored += 1

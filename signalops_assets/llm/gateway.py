@@ -23,6 +23,7 @@ from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
 from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.model_ids import litellm_model
+from signalops_assets.llm.processes import WorkerSettings, active_pool
 from signalops_assets.llm.retries import attempt_timeout, error_line, is_retryable, retry_after
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class LLMGateway:
         with self.tracer.generation(
             request.trace_name, model=request.model, messages=request.messages
         ) as gen:
-            result = await self._acall(request)
+            result = await self.send(request)
             _trace_result(gen, result)
             return result
 
@@ -222,14 +223,23 @@ class LLMGateway:
         budget measures the provider, not our start-up (the import alone costs seconds)."""
         warm_litellm()
 
-    async def _acall(self, request: LLMRequest) -> LLMResponse:
-        """The one retry/fallback/timeout loop. Each attempt is bounded by the per-attempt
+    def worker_settings(self) -> WorkerSettings:
+        """What a worker process rebuilds this gateway from (see llm/processes.py): no key."""
+        return WorkerSettings(
+            self.api_base, self.timeout_s, self.num_retries, self.backoff_s, self.max_backoff_s
+        )
+
+    async def send(self, request: LLMRequest) -> LLMResponse:
+        """The call without a trace span: in a worker process inside `processes.spread`, else
+        here. The one retry/fallback/timeout loop: each attempt is bounded by the per-attempt
         timeout and by what is left of the request's overall deadline; a hang costs at most
         that and blocks nothing else."""
+        pool = active_pool()
+        if pool is not None and self._api_key is None and not request.model.startswith("local/"):
+            answered = await pool.call(self.worker_settings(), request)
+            if answered is not None:
+                return answered
         litellm = get_litellm()
-        return await self._attempts(litellm, request)
-
-    async def _attempts(self, litellm: Any, request: LLMRequest) -> LLMResponse:
         started, attempts, errors = time.perf_counter(), 0, list[str]()
         deadline = None if request.deadline_s is None else started + request.deadline_s
         for model in self._plan(request):

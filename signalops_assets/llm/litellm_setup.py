@@ -53,21 +53,39 @@ def get_litellm() -> Any:
 
 
 def warm_litellm() -> None:
-    """Import LiteLLM and run one mocked OpenAI-route completion (no network): its first real
+    """Import LiteLLM and run one mocked OpenAI-route `acompletion` (no network): its first real
     call otherwise imports provider and logging modules inside the call, time a latency budget
-    would charge to the provider. Once per process."""
+    would charge to the provider. Once per process. Async, on a loop of its own in this thread:
+    LiteLLM hands a sync call's success logging to a background thread, which would still be
+    importing when the caller forks LLM workers (llm/processes.py); an async call logs on the
+    loop, done when the loop is."""
     global _warm
     litellm = get_litellm()
     if _warm:
         return
     with _lock:
         if not _warm:
-            litellm.completion(
-                model="openai/warm-up",
-                messages=[{"role": "user", "content": "warm-up"}],
-                mock_response="ok",
-                api_key="sk-warm-up-not-a-key",
-            )
+            import asyncio
+            import threading
+
+            async def once() -> None:
+                await litellm.acompletion(
+                    model="openai/warm-up",
+                    messages=[{"role": "user", "content": "warm-up"}],
+                    mock_response="ok",
+                    api_key="sk-warm-up-not-a-key",
+                )
+                for _ in range(3):  # the success logging task it started
+                    await asyncio.sleep(0)
+
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(once())
+            else:  # called under a running loop: the warm-up gets a thread and loop of its own
+                thread = threading.Thread(target=asyncio.run, args=(once(),), daemon=True)
+                thread.start()
+                thread.join()
             _warm = True
 
 

@@ -23,6 +23,7 @@ class LLMSettings:
     timeout_s: float = 60.0
     num_retries: int = 2
     max_concurrency: int = 16
+    processes: int = 1
 
     def gateway(self) -> LLMGateway:
         from signalops_assets.llm.gateway import LLMGateway
@@ -47,4 +48,5 @@ def resolve(project: LLMConfig, defaults: LLMSettings) -> LLMSettings:
         max_concurrency=(
             project.max_concurrency if "max_concurrency" in named else defaults.max_concurrency
         ),
+        processes=project.processes if "processes" in named else defaults.processes,
     )

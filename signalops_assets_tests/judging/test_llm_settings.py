@@ -110,3 +110,23 @@ def test_api_base_from_yaml(tiny: Any, fake_llm: FakeOpenAIServer, sqlite_engine
     tiny(3, api_base=fake_llm.base_url, num_retries=0)
     meta = materialize_with(LLMResource(api_base=DEAD), str(sqlite_engine.url))
     assert meta["failures"] == 0 and fake_llm.call_count("judge-t") == 3
+
+
+@pytest.mark.parametrize(("resource", "yaml_says", "spread"), [(2, None, True), (2, 1, False)])
+def test_processes_from_yaml_over_the_resource(
+    resource: int,
+    yaml_says: int | None,
+    spread: bool,
+    tiny: Any,
+    fake_llm: FakeOpenAIServer,
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from signalops_assets import streaming
+
+    monkeypatch.setattr(streaming, "SPREAD_FROM", 10)  # a "big" run of 12 posts
+    named = {} if yaml_says is None else {"processes": yaml_says}
+    tiny(12, api_base=fake_llm.base_url, num_retries=0, **named)
+    meta = materialize_with(LLMResource(processes=resource), str(sqlite_engine.url))
+    assert meta["failures"] == 0 and fake_llm.call_count("judge-t") == 12
+    assert meta["calls_in_worker_processes"] == (12 if spread else 0)
