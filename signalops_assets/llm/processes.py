@@ -307,11 +307,13 @@ def _fork_between_imports(wait_s: float = 10.0) -> int:
     import _imp
     import importlib._bootstrap as bootstrap
 
+    # CPython's table of the module locks in use (name -> weak reference); none: not CPython.
+    locks: dict[str, Any] = getattr(bootstrap, "_module_locks", {})
     deadline = time.monotonic() + wait_s
     while True:
         _imp.acquire_lock()
         try:
-            busy = any(ref() is not None for ref in list(bootstrap._module_locks.values()))
+            busy = any(ref() is not None for ref in list(locks.values()))
             if not busy or time.monotonic() >= deadline:
                 return os.fork()
         finally:
