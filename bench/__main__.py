@@ -12,6 +12,7 @@ BENCHES = [
     "dagster_runs.py",
     "tracing_overhead.py",
     "export.py",
+    "edit_distance.py",
     "analysis.py",
     "fine_tune.py",
     "cost.py",

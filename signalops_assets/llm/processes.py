@@ -22,57 +22,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import itertools
 import os
 import pickle
 import signal
-import struct
 import sys
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from signalops_assets.llm.worker import (
+    WorkerSettings,
+    failure,
+    frame,
+    pipe_ends,
+    read_frame,
+    run_child,
+)
 
 if TYPE_CHECKING:
     from signalops_assets.llm.gateway import LLMRequest, LLMResponse
 
-_HEADER = struct.Struct(">I")
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """What a worker builds its gateway from: the calling gateway's settings, no key."""
-
-    api_base: str | None
-    timeout_s: float
-    num_retries: int
-    backoff_s: float
-    max_backoff_s: float
-
-
-def _frame(message: object) -> bytes:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(body)) + body
-
-
-async def _read(reader: asyncio.StreamReader) -> Any:
-    """The next message; IncompleteReadError at the end of the stream."""
-    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-    return pickle.loads(await reader.readexactly(size))  # our own fork's bytes, trusted
-
-
-async def _pipe_ends(
-    read_fd: int, write_fd: int
-) -> tuple[asyncio.StreamReader, asyncio.WriteTransport]:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0)
-    )
-    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(write_fd, "wb", 0))
-    return reader, transport
+__all__ = ["WorkerPool", "WorkerSettings", "active_pool", "workers"]
 
 
 def _longest_call_s(settings: WorkerSettings, request: LLMRequest) -> float:
@@ -84,64 +57,6 @@ def _longest_call_s(settings: WorkerSettings, request: LLMRequest) -> float:
     if request.deadline_s is not None:
         longest = min(longest, request.deadline_s)
     return longest + 10.0
-
-
-def _failure(request: LLMRequest, error: str) -> LLMResponse:
-    from signalops_assets.llm.gateway import LLMResponse
-
-    return LLMResponse(text="", model=request.model, latency_ms=0.0, cost_usd=None, error=error)
-
-
-# --- the child ---------------------------------------------------------------------------
-
-
-async def _serve(read_fd: int, write_fd: int) -> None:
-    """Answer (id, settings, request) frames concurrently until the input ends, then finish
-    what is held and return."""
-    from signalops_assets.llm.gateway import LLMGateway
-    from signalops_assets.llm.loop import close_litellm_clients
-    from signalops_assets.llm.retries import error_line
-    from signalops_assets.llm.tracing import NoopTracer
-
-    reader, out = await _pipe_ends(read_fd, write_fd)
-    gateways: dict[WorkerSettings, LLMGateway] = {}
-    running: set[asyncio.Task[None]] = set()
-
-    async def answer(gateway: LLMGateway, call_id: int, request: LLMRequest) -> None:
-        try:
-            response = await gateway.send(request)
-        except Exception as exc:  # the gateway answers failures itself; a bug's last net
-            response = _failure(request, f"LLM worker: {error_line(exc)}")
-        out.write(_frame((call_id, response)))
-
-    while True:
-        try:
-            call_id, settings, request = await _read(reader)
-        except asyncio.IncompleteReadError:
-            break
-        gateway = gateways.get(settings)
-        if gateway is None:
-            gateway = gateways[settings] = LLMGateway(**asdict(settings), tracer=NoopTracer())
-        task = asyncio.create_task(answer(gateway, call_id, request))
-        running.add(task)
-        task.add_done_callback(running.discard)
-    await asyncio.gather(*running)
-    await close_litellm_clients()
-    out.close()
-
-
-def _child(read_fd: int, write_fd: int, close: list[int]) -> None:
-    code = 1
-    try:
-        gc.freeze()  # what we inherited is never collected here (no parent finalizer runs)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        for fd in close:
-            os.close(fd)
-        asyncio.run(_serve(read_fd, write_fd))
-        code = 0
-    finally:
-        os._exit(code)
 
 
 # --- the parent --------------------------------------------------------------------------
@@ -192,7 +107,7 @@ class WorkerPool:
                 earlier = [fd for w in workers for fd in (w.read_fd, w.write_fd)]
                 pid = _fork_between_imports()
                 if pid == 0:
-                    _child(to_child_r, from_child_w, theirs + earlier)
+                    run_child(to_child_r, from_child_w, theirs + earlier)
                 os.close(to_child_r)
                 os.close(from_child_w)
                 workers.append(_Worker(pid, from_child_r, to_child_w))
@@ -203,7 +118,7 @@ class WorkerPool:
 
     async def __aenter__(self) -> WorkerPool:
         for worker in self._workers:
-            worker.reader, worker.writer = await _pipe_ends(worker.read_fd, worker.write_fd)
+            worker.reader, worker.writer = await pipe_ends(worker.read_fd, worker.write_fd)
             worker.listener = asyncio.create_task(self._listen(worker))
         self._token = _POOL.set(self)
         return self
@@ -223,7 +138,7 @@ class WorkerPool:
         assert worker.reader is not None
         try:
             while True:
-                call_id, response = await _read(worker.reader)
+                call_id, response = await read_frame(worker.reader)
                 future = worker.pending.pop(call_id, None)
                 if future is not None and not future.done():
                     future.set_result(response)
@@ -251,7 +166,7 @@ class WorkerPool:
         call_id = next(self._ids)
         future: asyncio.Future[LLMResponse | None] = asyncio.get_running_loop().create_future()
         worker.pending[call_id] = future
-        worker.writer.write(_frame((call_id, settings, request)))
+        worker.writer.write(frame((call_id, settings, request)))
         self.calls_sent += 1
         guard = _longest_call_s(settings, request)
         try:
@@ -261,9 +176,9 @@ class WorkerPool:
             worker.alive = False
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGKILL)
-            return _failure(request, f"LLM worker process did not answer within {guard:.0f} s")
+            return failure(request, f"LLM worker process did not answer within {guard:.0f} s")
         if response is None:
-            return _failure(request, "LLM worker process exited before answering")
+            return failure(request, "LLM worker process exited before answering")
         return response
 
     def close(self, timeout_s: float = 10.0) -> None:
