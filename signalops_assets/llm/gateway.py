@@ -291,8 +291,8 @@ class LLMGateway:
         return list(await asyncio.gather(*(one(r) for r in requests)))
 
     def batch(self, requests: Sequence[LLMRequest], max_concurrency: int) -> list[LLMResponse]:
-        """Synchronous front door for `acomplete_many`, closing LiteLLM's async clients before the loop
-        ends so nothing prints "Event loop is closed" at exit."""
+        """Synchronous front door for `acomplete_many`, closing LiteLLM's async clients before
+        the loop ends so nothing prints "Event loop is closed" at exit."""
         responses: list[LLMResponse] = run_async(self.acomplete_many(requests, max_concurrency))
         return responses
 
