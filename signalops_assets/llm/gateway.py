@@ -230,10 +230,10 @@ class LLMGateway:
         )
 
     async def send(self, request: LLMRequest) -> LLMResponse:
-        """The call without a trace span: in a worker process inside `processes.spread`, else
-        here. The one retry/fallback/timeout loop: each attempt is bounded by the per-attempt
-        timeout and by what is left of the request's overall deadline; a hang costs at most
-        that and blocks nothing else."""
+        """The call without a trace span: in a worker process while a `processes.WorkerPool` is
+        attached, else here. The one retry/fallback/timeout loop: each attempt is bounded by the
+        per-attempt timeout and by what is left of the request's overall deadline; a hang costs
+        at most that and blocks nothing else."""
         pool = active_pool()
         if pool is not None and self._api_key is None and not request.model.startswith("local/"):
             answered = await pool.call(self.worker_settings(), request)
