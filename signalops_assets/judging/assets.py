@@ -71,8 +71,10 @@ def judge_configured_projects(
     engine = database.engine()
     run_rows, arm_rows, figures = [], [], {}
     totals = {"judged": 0, "stored": 0, "failures": 0, "cost_usd": 0.0}
-    spend = {"calls": 0, "reused": 0, "parse_failures": 0, "prompt_tokens": 0, "cached_tokens": 0}
-    spend["calls_in_workers"] = 0
+    spend = dict.fromkeys(
+        ("calls", "reused", "parse_failures", "prompt_tokens", "cached_tokens", "calls_in_workers"),
+        0,
+    )
 
     tracer = get_tracer()
     given_up = submitted = 0

@@ -132,7 +132,10 @@ class WorkerPool:
                 worker.writer.close()  # the end of its input: it finishes and exits
         listeners = [w.listener for w in self._workers if w.listener is not None]
         if listeners:  # each call is bounded by its timeout; `close` kills a straggler
-            await asyncio.wait(listeners, timeout=30)
+            _, stuck = await asyncio.wait(listeners, timeout=30)
+            for listener in stuck:
+                listener.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
 
     async def _listen(self, worker: _Worker) -> None:
         assert worker.reader is not None

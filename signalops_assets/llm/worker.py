@@ -47,7 +47,7 @@ async def pipe_ends(
     read_fd: int, write_fd: int
 ) -> tuple[asyncio.StreamReader, asyncio.WriteTransport]:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)
+    reader = asyncio.StreamReader()  # readexactly only: the line limit never applies
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0)
     )
