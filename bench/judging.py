@@ -9,8 +9,12 @@ outside the schema, hangs cut by a 2 s timeout), num_retries 2: every post must 
 one current judgment; throughput is compared with the fault-free run.
 memory: BENCH_MEMORY_POSTS pending posts (100,000) judged at 0 ms latency, c=64: the growth of
 peak RSS from just before the run (posts inserted, LiteLLM warm) to its end.
-"ours" runs with llm.processes = BENCH_PROCESSES (2): the calls made by forked worker
-processes (llm/processes.py); "processes=1" is the same engine with every call in-process.
+"ours" runs with llm.processes = BENCH_PROCESSES (default: one more than the cores; a worker's
+loop waits on the network about half the time): the calls made by forked worker processes
+(llm/processes.py); "processes=1" is the same engine with every call in-process.
+The judge is BENCH_MODEL (openai/gpt-4o-mini: a model in LiteLLM's price map, like a production
+judge). "unpriced" repeats "ours" with a model name LiteLLM has no price for: LiteLLM then
+searches its price generalizations on every call, CPU a priced model does not cost.
 The limit is 32 / 0.2 s = 160 posts/s. The fake provider runs in its own process, as a real
 provider would; BENCH_SERVER_INPROC=1 puts it in this process.
 """
@@ -53,8 +57,10 @@ N_BASELINE = int(os.environ.get("BENCH_BASELINE_POSTS", "100"))
 N_OURS = int(os.environ.get("BENCH_POSTS", "5000"))
 N_MEMORY = int(os.environ.get("BENCH_MEMORY_POSTS", "100000"))
 FAULT_RATE = 0.2
-PROCESSES = int(os.environ.get("BENCH_PROCESSES", "2"))  # llm.processes of "ours"
-MODEL = "openai/bench-judge"
+TIMEOUT_S, NUM_RETRIES, BACKOFF_S = 2.0, 2, 0.1  # "ours"'s gateway
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", str((os.cpu_count() or 1) + 1)))
+MODEL = os.environ.get("BENCH_MODEL", "openai/gpt-4o-mini")  # priced; the fake ignores it
+UNPRICED = "openai/bench-judge"
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,18 +273,35 @@ def ours(
     project: ProjectConfig,
     concurrency: int = CONCURRENCY,
     processes: int = 1,
+    model: str = MODEL,
 ) -> tuple[float, JudgeRunSummary]:
     # The key from the environment, as in production (a gateway given one keeps its calls
     # in-process: keys never travel to worker processes).
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
-    gateway = LLMGateway(api_base=base_url, timeout_s=2.0, num_retries=2, backoff_s=0.1)
-    judge = LLMPromptJudge(gateway, project, MODEL)
+    gateway = LLMGateway(
+        api_base=base_url, timeout_s=TIMEOUT_S, num_retries=NUM_RETRIES, backoff_s=BACKOFF_S
+    )
+    judge = LLMPromptJudge(gateway, project, model)
     warm_litellm()  # judge_pending warms too; outside the timing like bare's first import
     started = time.perf_counter()
     summary = judge_pending(
         engine, project.project_id, judge, max_concurrency=concurrency, processes=processes
     )
     return summary.posts_judged / (time.perf_counter() - started), summary
+
+
+def slot_bound_ratio() -> float:
+    """The best throughput with faults over the best without, when C calls in flight bind:
+    the fault-free slot time per post (L) over the expected slot time with the fake's fault
+    mix (FAULTS, one fifth each). A 500 costs L and the mean first backoff, then a retry; a 429
+    L and its 0.05 s Retry-After, then a retry; a hang the whole timeout, then a retry; a
+    truncated or off-schema answer costs L and is stored as a failure (no retry)."""
+    latency, share = LATENCY_MS / 1000, FAULT_RATE / 5
+    retried = (latency + BACKOFF_S * 0.75) + (latency + 0.05) + TIMEOUT_S  # their own costs
+    expected = 0.0  # with no retry left
+    for _ in range(NUM_RETRIES + 1):
+        expected = (1 - 3 * share) * latency + share * retried + 3 * share * expected
+    return latency / expected
 
 
 def outcomes(engine: Engine) -> tuple[int, int, int]:
@@ -314,6 +337,7 @@ def main() -> None:
         clean_db = database(project, N_OURS, root, "clean")
         single_db = database(project, N_OURS, root, "single")
         faulty_db = database(project, N_OURS, root, "faults")
+        unpriced_db = database(project, N_OURS, root, "unpriced")
         cpu_bare: dict[str, float] = {}
         cpu_ours: dict[str, float] = {}
         with fake_provider() as base_url:
@@ -323,6 +347,7 @@ def main() -> None:
             one, one_summary = ours(single_db, base_url, project, processes=1)
             with measured(cpu_ours, N_OURS):
                 mine, summary = ours(clean_db, base_url, project, processes=PROCESSES)
+            unpriced, _ = ours(unpriced_db, base_url, project, processes=PROCESSES, model=UNPRICED)
         with fake_provider(fault_rate=FAULT_RATE) as base_url:
             faulty, fault_summary = ours(faulty_db, base_url, project, processes=PROCESSES)
         posts, single, failed = outcomes(faulty_db)
@@ -341,6 +366,10 @@ def main() -> None:
             f"{mine / base:.1f}x baseline; {summary.failures} failures "
             f"(targets: >= 0.85 of limit, >= 1.0x bare)"
         )
+        print(
+            f"ours, processes={PROCESSES}, unpriced model: {unpriced:8.1f} posts/s  "
+            f"= {unpriced / limit:.2f} of limit ({UNPRICED}: LiteLLM has no price for it)"
+        )
         cores = os.cpu_count() or 1
         for name, cpu in (("bare", cpu_bare), (f"ours, processes={PROCESSES}", cpu_ours)):
             per_post = cpu["client"] + cpu["provider"]
@@ -354,7 +383,9 @@ def main() -> None:
             )
         print(
             f"ours, {FAULT_RATE:.0%} faults:               {faulty:8.1f} posts/s  "
-            f"= {faulty / mine:.2f} of fault-free (target >= 0.7); {posts} posts, "
+            f"= {faulty / mine:.2f} of fault-free (target >= 0.7; at the bound of {CONCURRENCY} "
+            f"in flight, no engine can exceed {slot_bound_ratio():.2f} of a fault-free run at "
+            f"the limit); {posts} posts, "
             f"{single} with exactly one current judgment, {failed} stored failures "
             f"({fault_summary.failures} in the run summary: parse faults and exhausted retries, "
             f"re-judged by the next run)"
