@@ -34,6 +34,11 @@ class ProjectLoop:
         self.run_id = run_id
 
     @property
+    def projects(self) -> list[ProjectConfig]:
+        """The projects that loaded, without the trace context iterating gives."""
+        return list(self.configured.loaded)
+
+    @property
     def project_ids(self) -> list[str]:
         return [p.project_id for p in self.configured.loaded]
 

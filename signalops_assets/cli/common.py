@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from signalops_assets.argilla.settings import ArgillaSettings
     from signalops_assets.config import ProjectConfig
+    from signalops_assets.project_loop import ProjectLoop
 
 
 def one_line(message: object) -> str:
@@ -38,6 +39,19 @@ def project(project_id: str) -> ProjectConfig:
     from signalops_assets.config import load_project
 
     return load_project(project_id)
+
+
+def project_loop(project_id: str | None) -> ProjectLoop:
+    """What a command runs over: --project alone, else every configured project, all loaded
+    before any work starts (a broken file is one config error, exit 2: a command never
+    half-runs); none configured is an error too."""
+    from signalops_assets.errors import SignalOpsError
+    from signalops_assets.project_loop import configured_projects
+
+    loop = configured_projects(project_id=project_id, strict=True)
+    if not loop.project_ids:
+        raise SignalOpsError("no projects configured")
+    return loop
 
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -71,16 +85,12 @@ def argilla_options(fn: F) -> F:
     return fn
 
 
-def check_argilla_projects(projects: list[str], dataset: str | None) -> None:
-    """Every project known, and --dataset only with one: checked before any request."""
+def check_argilla_dataset(projects: list[ProjectConfig], dataset: str | None) -> None:
+    """--dataset only with one project: checked before any request."""
     from signalops_assets.errors import SignalOpsError
 
-    if not projects:
-        raise SignalOpsError("no projects configured")
     if dataset and len(projects) > 1:
         raise SignalOpsError("--dataset names one dataset: give --project too")
-    for pid in projects:
-        project(pid)
 
 
 def argilla_settings(url: str | None = None, workspace: str | None = None) -> ArgillaSettings:

@@ -18,6 +18,7 @@ from signalops_assets.preferences.formats import DEFAULT_FORMAT, EXPORT_FORMATS
 
 if TYPE_CHECKING:
     from signalops_assets.argilla.settings import ArgillaSettings
+    from signalops_assets.config import ProjectConfig
 
 # Words `--output` accepts besides a directory. Adding a destination is one entry here.
 ARGILLA_OUTPUT = "argilla"
@@ -80,7 +81,6 @@ def training_data(
     label as the answer, to --path or <output>/<project>/judgments/train.jsonl.
 
     Files are replaced atomically: on any error the previous files are left intact."""
-    from signalops_assets.config import configured_project_ids
     from signalops_assets.errors import SignalOpsError
 
     if fmt not in EXPORT_FORMATS:
@@ -89,7 +89,7 @@ def training_data(
         raise SignalOpsError("--output argilla needs --type dpo")
     if (argilla_url or workspace or dataset) and output != ARGILLA_OUTPUT:
         raise SignalOpsError("--argilla-url, --workspace and --dataset need --output argilla")
-    projects = [project_id] if project_id else configured_project_ids()
+    projects = common.project_loop(project_id).projects
     if kind == "judgments":
         if ctx.get_parameter_source("fmt") is not ParameterSource.DEFAULT:
             raise SignalOpsError("--format is for --type dpo (judgments are OpenAI chat JSONL)")
@@ -110,14 +110,13 @@ def training_data(
     _export_files(fmt, projects, Path(output) if output else None)
 
 
-def _export_one_file(fmt: str, projects: list[str], path: Path) -> None:
+def _export_one_file(fmt: str, projects: list[ProjectConfig], path: Path) -> None:
     from signalops_assets.errors import SignalOpsError
     from signalops_assets.preferences.export import export_dpo_file
 
     if len(projects) != 1:
         raise SignalOpsError("--output FILE.jsonl names one file: give --project too")
-    (pid,) = projects
-    common.project(pid)
+    (pid,) = (cfg.project_id for cfg in projects)
     try:
         summary = export_dpo_file(common.engine(), pid, path, fmt)
     except OSError as exc:
@@ -130,12 +129,14 @@ def _export_one_file(fmt: str, projects: list[str], path: Path) -> None:
         click.echo(f"{pid}: skipped {line}", err=True)
 
 
-def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str | None) -> None:
+def _export_argilla(
+    projects: list[ProjectConfig], settings: ArgillaSettings, dataset: str | None
+) -> None:
     from signalops_assets.argilla.sync import push_project
 
-    common.check_argilla_projects(projects, dataset)
+    common.check_argilla_dataset(projects, dataset)
     engine = common.engine()
-    for pid in projects:
+    for pid in (cfg.project_id for cfg in projects):
         summary = push_project(engine, pid, settings, dataset)
         created = "created" if summary.created_dataset else "existing"
         click.echo(
@@ -144,18 +145,16 @@ def _export_argilla(projects: list[str], settings: ArgillaSettings, dataset: str
         )
 
 
-def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
+def _export_files(fmt: str, projects: list[ProjectConfig], root: Path | None) -> None:
     from signalops_assets.errors import SignalOpsError
     from signalops_assets.fine_tuning.dpo_sets import record_dpo_training_set
     from signalops_assets.preferences.export import dpo_dir, export_dpo
 
     if root is not None and root.exists() and not root.is_dir():
         raise SignalOpsError(f"{root}: not a directory")
-    if not projects:
-        raise SignalOpsError("no projects configured")
     engine = common.engine()
-    for pid in projects:
-        cfg = common.project(pid)
+    for cfg in projects:
+        pid = cfg.project_id
         out_dir = dpo_dir(pid, root)
         try:
             summary = export_dpo(engine, pid, out_dir, fmt, cfg.quality.eval_fraction)
@@ -177,7 +176,9 @@ def _export_files(fmt: str, projects: list[str], root: Path | None) -> None:
             click.echo(f"{pid}: skipped {line}", err=True)
 
 
-def _export_judgments(projects: list[str], root: Path | None, file_path: Path | None) -> None:
+def _export_judgments(
+    projects: list[ProjectConfig], root: Path | None, file_path: Path | None
+) -> None:
     from signalops_assets.errors import SignalOpsError
     from signalops_assets.judging.training_export import (
         export_judgments,
@@ -189,12 +190,10 @@ def _export_judgments(projects: list[str], root: Path | None, file_path: Path | 
         raise SignalOpsError("give --path FILE or --output DIR, not both")
     if root is not None and root.exists() and not root.is_dir():
         raise SignalOpsError(f"{root}: not a directory")
-    if not projects:
-        raise SignalOpsError("no projects configured")
     if file_path is not None and len(projects) > 1:
         raise SignalOpsError("--path names one file: give --project too")
     # Every project and target is checked before the first file is written.
-    targets = [(common.project(pid), file_path or judgments_path(pid, root)) for pid in projects]
+    targets = [(cfg, file_path or judgments_path(cfg.project_id, root)) for cfg in projects]
     for _, path in targets:
         prepare_target(path)
     engine = common.engine()

@@ -86,16 +86,12 @@ def retry(project_id: str | None, error_like: str | None) -> None:
     """Judge again every post whose current judgment failed, given up or not, with the
     project's current judge; the failures stay as superseded history."""
     from signalops_assets.db.session import session_scope
-    from signalops_assets.errors import SignalOpsError
     from signalops_assets.judging.factory import create_judge
     from signalops_assets.judging.service import judge_pending
     from signalops_assets.llm.settings import environment_defaults, resolve
     from signalops_assets.posts import ensure_project
-    from signalops_assets.project_loop import configured_projects
 
-    loop = configured_projects(project_id=project_id, strict=True)  # all checked before a call
-    if not loop.project_ids:
-        raise SignalOpsError("no projects configured")
+    loop = common.project_loop(project_id)  # all checked before a call
     engine = common.engine()
     for cfg in loop:  # each project traced, the tracer flushed after it
         settings = resolve(cfg.llm, environment_defaults())

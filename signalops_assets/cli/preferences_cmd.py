@@ -75,13 +75,12 @@ def sync_argilla(
     `reviewer`). The next dpo_jsonl export follows them."""
     from signalops_assets.argilla.records import default_dataset_name
     from signalops_assets.argilla.sync import sync_project
-    from signalops_assets.config import configured_project_ids
 
     settings = common.argilla_settings(argilla_url, workspace)
-    projects = [project_id] if project_id else configured_project_ids()
-    common.check_argilla_projects(projects, dataset)
+    projects = common.project_loop(project_id).projects
+    common.check_argilla_dataset(projects, dataset)
     engine = common.engine()
-    for pid in projects:
+    for pid in (cfg.project_id for cfg in projects):
         s = sync_project(engine, pid, settings, dataset)
         if s.dataset_missing:
             name = dataset or default_dataset_name(pid)
