@@ -28,13 +28,6 @@ class Interval:
 
 
 @dataclass(frozen=True, slots=True)
-class SRMResult:
-    chi2: float
-    p_value: float
-    flagged: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ChiSquareResult:
     chi2: float
     p_value: float
@@ -85,30 +78,6 @@ def _chi2_sf(statistic: float, dof: int) -> float:
     return float(chi2.sf(statistic, dof))
 
 
-def srm_check(
-    observed: Sequence[int], expected_ratios: Sequence[float], threshold: float = 0.001
-) -> SRMResult:
-    """Sample ratio mismatch: chi-square goodness of fit of arm counts to the configured split.
-
-    The default threshold is strict because this runs on every report: a false alarm halts
-    the reading of an otherwise fine experiment.
-    """
-    if len(observed) != len(expected_ratios) or len(observed) < 2:
-        raise ValueError("need one expected ratio per arm and at least two arms")
-    if any(r <= 0 for r in expected_ratios):
-        raise ValueError("expected ratios must be positive; drop arms that get no traffic")
-    total = sum(observed)
-    if total == 0:
-        return SRMResult(chi2=0.0, p_value=1.0, flagged=False)
-    weight_sum = sum(expected_ratios)
-    statistic = 0.0
-    for count, ratio in zip(observed, expected_ratios, strict=True):
-        expected = total * ratio / weight_sum
-        statistic += (count - expected) ** 2 / expected
-    p_value = _chi2_sf(statistic, len(observed) - 1)
-    return SRMResult(chi2=statistic, p_value=p_value, flagged=p_value < threshold)
-
-
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval; unlike Wald it stays inside [0, 1] and behaves near 0 and 1."""
     if n == 0:
@@ -125,10 +94,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
 # precision, which is different from a judge whose every "relevant" is wrong.
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
-
-
-def agreement_rate(c: BinaryCounts) -> float | None:
-    return _ratio(c.tp + c.tn, c.total)
 
 
 def precision(c: BinaryCounts) -> float | None:
@@ -269,38 +234,6 @@ def label_distribution_chi2(table: Sequence[Sequence[int]]) -> ChiSquareResult:
             expected = row_sum * col_sum / total
             statistic += (count - expected) ** 2 / expected
     return ChiSquareResult(statistic, _chi2_sf(statistic, dof), dof)
-
-
-def alternative_rates(p_baseline: float, min_effect: float) -> list[float]:
-    """The rates ``min_effect`` away from the baseline that are still proportions."""
-    if not 0 < p_baseline < 1 or min_effect <= 0:
-        raise ValueError("need 0 < p_baseline < 1 and min_effect > 0")
-    rates = [p for p in (p_baseline - min_effect, p_baseline + min_effect) if 0 < p < 1]
-    if not rates:
-        raise ValueError("min_effect is too large for p_baseline")
-    return rates
-
-
-def labels_needed_per_arm(
-    p_baseline: float, min_effect: float = 0.05, alpha: float = 0.05, power: float = 0.8
-) -> int:
-    """Labels per arm for a fixed-horizon two-sided two-proportion z-test (equal arms).
-
-    Normal approximation with the pooled variance under the null and the unpooled variance
-    under the alternative (Fleiss), the same as statsmodels'
-    ``samplesize_proportions_2indep_onetail``. Both directions of the effect are tried and
-    the larger n is returned, so the answer does not depend on which arm turns out better.
-    """
-    z_alpha = z_quantile(1 - alpha)
-    z_power = normal_quantile(power)
-    needed = []
-    for p_alt in alternative_rates(p_baseline, min_effect):
-        pooled = (p_baseline + p_alt) / 2
-        spread = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_power * math.sqrt(
-            p_baseline * (1 - p_baseline) + p_alt * (1 - p_alt)
-        )
-        needed.append(math.ceil((spread / min_effect) ** 2))
-    return max(needed)
 
 
 def cost_per_1000(total_cost: float, n: int) -> float | None:

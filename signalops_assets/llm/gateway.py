@@ -19,7 +19,6 @@ from signalops_assets.llm.caching import (
     schema_supported,
     with_cache_breakpoint,
 )
-from signalops_assets.llm.jsonparse import JSONParseResult, parse_json_object
 from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_litellm
 from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.model_ids import litellm_model
@@ -41,7 +40,6 @@ class LLMRequest:
     fallbacks: Sequence[str] = ()
     timeout_s: float | None = None  # per attempt; None: the gateway's
     deadline_s: float | None = None  # overall, across attempts, backoff and fallbacks
-    tags: Sequence[str] = ()
     trace_name: str = "llm_call"
     # A JSON schema for the answer ({"name", "schema"}): sent as `response_format` to models
     # LiteLLM says support it (and to the offline models), never to others.
@@ -270,31 +268,6 @@ class LLMGateway:
                         return self._failure(request, started, attempts, errors)
                     await asyncio.sleep(delay)
         return self._failure(request, started, attempts, errors)
-
-    def complete_json(self, request: LLMRequest) -> tuple[LLMResponse, JSONParseResult]:
-        response = self.complete(request)
-        if not response.ok:
-            return response, JSONParseResult(None, f"no response: {response.error}")
-        return response, parse_json_object(response.text)
-
-    async def acomplete_many(
-        self, requests: Sequence[LLMRequest], max_concurrency: int
-    ) -> list[LLMResponse]:
-        """All requests in order, at most `max_concurrency` in flight in total (LiteLLM's Router
-        would reject instead of queueing)."""
-        semaphore = asyncio.Semaphore(max_concurrency)
-
-        async def one(request: LLMRequest) -> LLMResponse:
-            async with semaphore:
-                return await self.acomplete(request)
-
-        return list(await asyncio.gather(*(one(r) for r in requests)))
-
-    def batch(self, requests: Sequence[LLMRequest], max_concurrency: int) -> list[LLMResponse]:
-        """Synchronous front door for `acomplete_many`, closing LiteLLM's async clients before
-        the loop ends so nothing prints "Event loop is closed" at exit."""
-        responses: list[LLMResponse] = run_async(self.acomplete_many(requests, max_concurrency))
-        return responses
 
 
 def _trace_result(gen: Any, result: LLMResponse) -> None:

@@ -92,7 +92,6 @@ class LLMDraftGenerator:
             temperature=self.project.llm.temperature,
             max_tokens=self.project.llm.max_tokens,
             fallbacks=self.fallbacks,
-            tags=("drafts",),
             trace_name="draft_llm_call",
         )
 

@@ -2,67 +2,33 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa
-from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
     proportion_confint,
-    proportion_effectsize,
     proportions_ztest,
-    samplesize_proportions_2indep_onetail,
 )
 
 from signalops_assets.experiments.stats import (
     BinaryCounts,
     Interval,
-    SRMResult,
-    agreement_rate,
     cohens_kappa,
     cost_per_1000,
     error_rate,
     f1,
     label_distribution_chi2,
-    labels_needed_per_arm,
     mcnemar_exact,
     newcombe_diff_interval,
     paired_diff_interval,
     precision,
     recall,
-    srm_check,
     two_proportion_pvalue,
     wilson_interval,
 )
-
-# --- SRM ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("observed", "ratios"),
-    [([9100, 900], [0.9, 0.1]), ([8800, 1200], [0.9, 0.1]), ([340, 310, 350], [1, 1, 1])],
-)
-def test_srm_matches_scipy_chisquare(observed: list[int], ratios: list[float]) -> None:
-    total = sum(observed)
-    expected = [total * r / sum(ratios) for r in ratios]
-    ref = sps.chisquare(observed, f_exp=expected)
-    result = srm_check(observed, ratios)
-    assert result.chi2 == pytest.approx(ref.statistic)
-    assert result.p_value == pytest.approx(ref.pvalue)
-    assert result.flagged == (ref.pvalue < 0.001)
-
-
-def test_srm_flags_a_broken_split_and_tolerates_empty_arms() -> None:
-    assert not srm_check([9000, 1000], [0.9, 0.1]).flagged
-    assert srm_check([8800, 1200], [0.9, 0.1]).flagged
-    assert srm_check([0, 0], [0.9, 0.1]) == SRMResult(chi2=0.0, p_value=1.0, flagged=False)
-    with pytest.raises(ValueError):
-        srm_check([10, 10], [1.0, 0.0])
-
 
 # --- proportions and intervals --------------------------------------------------------
 
@@ -85,7 +51,6 @@ def test_wilson_without_data_is_uninformative() -> None:
 
 def test_confusion_matrix_rates() -> None:
     c = BinaryCounts(tp=40, fp=10, fn=20, tn=30)
-    assert agreement_rate(c) == pytest.approx(0.7)
     assert precision(c) == pytest.approx(0.8)
     assert recall(c) == pytest.approx(40 / 60)
     assert f1(c) == pytest.approx(2 * 0.8 * (2 / 3) / (0.8 + 2 / 3))
@@ -99,7 +64,6 @@ def test_undefined_rates_are_none() -> None:
     no_positives = BinaryCounts(tp=0, fp=0, fn=0, tn=7)
     assert recall(no_positives) is None
     assert f1(no_positives) is None
-    assert agreement_rate(BinaryCounts(0, 0, 0, 0)) is None
 
 
 def test_kappa_textbook_example() -> None:
@@ -181,29 +145,6 @@ def test_label_distribution_chi2_two_by_two_has_no_yates_correction() -> None:
     assert label_distribution_chi2(table).p_value == pytest.approx(ref.pvalue)
     assert label_distribution_chi2([[5, 0], [7, 0]]).p_value == 1.0
     assert label_distribution_chi2([[0, 0], [0, 0]]).dof == 0
-
-
-@pytest.mark.parametrize("p_baseline", [0.5, 0.8, 0.93])
-def test_labels_needed_matches_statsmodels(p_baseline: float) -> None:
-    ref = max(
-        math.ceil(samplesize_proportions_2indep_onetail(d, p_baseline, 0.8, alpha=0.05))
-        for d in (-0.05, 0.05)
-        if 0 < p_baseline + d < 1
-    )
-    assert labels_needed_per_arm(p_baseline) == ref
-
-
-def test_labels_needed_rejects_impossible_effects() -> None:
-    with pytest.raises(ValueError):
-        labels_needed_per_arm(0.5, min_effect=0.6)
-
-
-def test_labels_needed_close_to_arcsine_power_analysis() -> None:
-    # statsmodels' NormalIndPower uses Cohen's h (arcsine), a different approximation:
-    # agreement within a few percent is all that can be asked.
-    effect = proportion_effectsize(0.8, 0.75)
-    arcsine = NormalIndPower().solve_power(effect_size=effect, alpha=0.05, power=0.8)
-    assert labels_needed_per_arm(0.8) == pytest.approx(arcsine, rel=0.03)
 
 
 # --- guardrails -----------------------------------------------------------------------

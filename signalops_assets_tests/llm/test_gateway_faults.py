@@ -4,9 +4,11 @@ every attempt."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from signalops_assets.llm.gateway import LLMGateway, LLMRequest
+from signalops_assets.llm.gateway import LLMGateway, LLMRequest, LLMResponse
+from signalops_assets.llm.loop import run_async
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -40,7 +42,11 @@ def test_hang_costs_at_most_the_timeout_and_blocks_nothing(fake_llm: FakeOpenAIS
     gateway = gw(fake_llm, num_retries=0)
     gateway.warm()
     started = time.perf_counter()
-    stuck, *quick = gateway.batch(requests, max_concurrency=7)
+
+    async def together() -> list[LLMResponse]:
+        return list(await asyncio.gather(*(gateway.acomplete(r) for r in requests)))
+
+    stuck, *quick = run_async(together())
     elapsed = time.perf_counter() - started
     # Held for 20 s by the server, the hung call gives up at its 0.5 s timeout; the others,
     # in flight at the same time, finish before it does.
