@@ -1,16 +1,22 @@
 """Promotion by evidence: experiments whose latest analysis says promote_canary (guardrails
 included) are promoted when the project sets `experiments.auto_promote: true`, and only
-reported otherwise. Promotion is a compare-and-set stop, so it happens at most once."""
+reported otherwise. Promotion is a compare-and-set stop, so it happens at most once; what it
+writes (`promote_canary`) is durable and auditable."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import ABExperiment, ExperimentAnalysis
+from signalops_assets.db.models import ABExperiment, ExperimentAnalysis, Project
 from signalops_assets.db.session import session_scope
-from signalops_assets.errors import SignalOpsError
+from signalops_assets.errors import ConfigError, SignalOpsError
+from signalops_assets.experiments import registry
+from signalops_assets.vocab import ExperimentStatus, Verdict
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,8 @@ def promotion_candidates(engine: Engine) -> list[tuple[str, str, str, int]]:
                 & (ExperimentAnalysis.look == latest.c.look),
             )
             .where(
-                ABExperiment.status == "active",
-                ExperimentAnalysis.verdict == "promote_canary",
+                ABExperiment.status == ExperimentStatus.ACTIVE,
+                ExperimentAnalysis.verdict == Verdict.PROMOTE_CANARY,
             )
             .order_by(ABExperiment.experiment_id)
         ).all()
@@ -85,3 +91,50 @@ def apply_promotions(engine: Engine) -> list[PromotionOutcome]:
             PromotionOutcome(experiment_id, project_id, canary, look, True, f"promoted {canary}")
         )
     return outcomes
+
+
+def _configured_judge(project_id: str) -> str | None:
+    from signalops_assets.config import load_project
+
+    try:
+        return load_project(project_id).llm.judge_model
+    except ConfigError:
+        return None
+
+
+def promote_canary(
+    session: Session,
+    experiment: ABExperiment,
+    now: datetime,
+    *,
+    verdict: str | None = None,
+    force_reason: str | None = None,
+) -> None:
+    """Durable and auditable: the project's judge override, an active registry entry, and the
+    experiment's metadata recording what the project judged with before."""
+    project = session.get(Project, experiment.project_id)
+    assert project is not None  # foreign key
+    canary = experiment.canary_model
+    previous = (
+        project.judge_model_override
+        or _configured_judge(project.project_id)
+        or experiment.primary_model
+    )
+    project.judge_model_override = canary
+    entry = registry.get_model(session, canary)
+    if entry is None:
+        entry = registry.register_model(
+            session, canary, registry.guess_provider(canary), "judge", display_name=canary
+        )
+    entry.is_active = True
+    entry.extra = {**(entry.extra or {}), "promoted_by": experiment.experiment_id}
+    record: dict[str, Any] = {
+        "model": canary,
+        "at": now.isoformat(),
+        "previous_judge": previous,
+        "verdict": verdict,
+    }
+    if force_reason is not None:
+        record.update(forced=True, reason=force_reason.strip())
+    # A new dict, so the JSON column sees the change.
+    experiment.extra = {**(experiment.extra or {}), "promoted": record}

@@ -21,13 +21,12 @@ from sqlalchemy.orm import Session
 from signalops_assets.db.models import ABExperiment, ABResult, Project
 from signalops_assets.db.writes import rowcount
 from signalops_assets.errors import (
-    ConfigError,
     InvalidTransitionError,
     NotFoundError,
     SignalOpsError,
 )
 from signalops_assets.experiments import registry
-from signalops_assets.vocab import ExperimentMode, ExperimentStatus, values
+from signalops_assets.vocab import ExperimentMode, ExperimentStatus, Verdict, values
 
 MODES = values(ExperimentMode)
 STATUSES = values(ExperimentStatus)
@@ -258,6 +257,7 @@ def stop_experiment(
     verdict = None
     if promote:
         from signalops_assets.experiments.analysis import analyze_experiment
+        from signalops_assets.experiments.promotion import promote_canary
 
         current = require_experiment(session, experiment_id)
         if current.status not in TRANSITIONS["stop"][0]:
@@ -266,7 +266,7 @@ def stop_experiment(
             )
         result = analyze_experiment(session, experiment_id, now=now)
         verdict = result.verdict
-        if verdict != "promote_canary" and force_reason is None:
+        if verdict != Verdict.PROMOTE_CANARY and force_reason is None:
             raise SignalOpsError(
                 f"cannot promote {experiment_id}: the verdict is {verdict} "
                 f"({result.recommendation.split(' (')[0]}); --force --reason TEXT overrides"
@@ -278,50 +278,3 @@ def stop_experiment(
         promote_canary(session, experiment, now, verdict=verdict, force_reason=force_reason)
     session.flush()
     return experiment
-
-
-def _configured_judge(project_id: str) -> str | None:
-    from signalops_assets.config import load_project
-
-    try:
-        return load_project(project_id).llm.judge_model
-    except ConfigError:
-        return None
-
-
-def promote_canary(
-    session: Session,
-    experiment: ABExperiment,
-    now: datetime,
-    *,
-    verdict: str | None = None,
-    force_reason: str | None = None,
-) -> None:
-    """Durable and auditable: the project's judge override, an active registry entry, and the
-    experiment's metadata recording what the project judged with before."""
-    project = session.get(Project, experiment.project_id)
-    assert project is not None  # foreign key
-    canary = experiment.canary_model
-    previous = (
-        project.judge_model_override
-        or _configured_judge(project.project_id)
-        or experiment.primary_model
-    )
-    project.judge_model_override = canary
-    entry = registry.get_model(session, canary)
-    if entry is None:
-        entry = registry.register_model(
-            session, canary, registry.guess_provider(canary), "judge", display_name=canary
-        )
-    entry.is_active = True
-    entry.extra = {**(entry.extra or {}), "promoted_by": experiment.experiment_id}
-    record: dict[str, Any] = {
-        "model": canary,
-        "at": now.isoformat(),
-        "previous_judge": previous,
-        "verdict": verdict,
-    }
-    if force_reason is not None:
-        record.update(forced=True, reason=force_reason.strip())
-    # A new dict, so the JSON column sees the change.
-    experiment.extra = {**(experiment.extra or {}), "promoted": record}

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Judgment as JudgmentRow
 from signalops_assets.llm.score_queue import queue_score
-from signalops_assets.llm.tracing import Tracer, get_tracer, score_id_for
+from signalops_assets.llm.trace_ids import score_id_for
+from signalops_assets.llm.tracing import Tracer, get_tracer
 
 if TYPE_CHECKING:  # judges imports the gateway; label paths need neither
     from signalops_assets.judging.judges import JudgeResult

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from signalops_assets.llm.langfuse_tracer import LangfuseTracer
-from signalops_assets.llm.tracing import Tracer, session_id_for
+from signalops_assets.llm.trace_ids import session_id_for
+from signalops_assets.llm.tracing import Tracer
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
+from signalops_assets.llm.trace_ids import session_id_for
 from signalops_assets.llm.tracing import (
     SERVICE_NAME,
     GenerationHandle,
     SpanHandle,
     _open_span,
-    session_id_for,
 )
 from signalops_assets.redaction import MASKED, mask_post_content, scrub
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from signalops_assets.redaction import MASKED, scrub
@@ -209,22 +207,6 @@ class NoopTracer:
         return None
 
 
-def session_id_for(run_id: str | None, project_id: str | None = None) -> str | None:
-    """A Langfuse session is one unit of work: the Dagster run, else the project's UTC day."""
-    if run_id:
-        return run_id
-    if project_id:
-        return f"{project_id}-{datetime.now(UTC).date().isoformat()}"
-    return None
-
-
-def score_id_for(trace_id: str, name: str) -> str:
-    """The one id of score `name` on a trace: sending it again (a relabel) updates the score
-    in Langfuse instead of adding a second one."""
-    return str(uuid.uuid5(_SCORE_NAMESPACE, f"{trace_id}:{name}"))
-
-
-_SCORE_NAMESPACE = uuid.UUID("6f1c2b9e-5d4a-4c1e-9a57-3b2f0e8d7c61")
 _lock = threading.Lock()
 # The tracer of the current LANGFUSE_* configuration, and one per public key seen (Langfuse keeps
 # one client per public key for the life of the process: it cannot be rebuilt, only reused).

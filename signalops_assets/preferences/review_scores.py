@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from signalops_assets.db.models import Draft
 from signalops_assets.llm.score_queue import queue_score
-from signalops_assets.llm.tracing import score_id_for
+from signalops_assets.llm.trace_ids import score_id_for
 
 DRAFT_OUTCOME = "draft_outcome"
 CORRECTION = "output"  # Langfuse stores every CORRECTION score under this name

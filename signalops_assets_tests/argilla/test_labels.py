@@ -19,7 +19,7 @@ from signalops_assets.argilla.settings import ArgillaSettings
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
-from signalops_assets.llm.tracing import score_id_for
+from signalops_assets.llm.trace_ids import score_id_for
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import post_ids

@@ -19,7 +19,8 @@ from signalops_assets.judging.factory import create_judge
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.service import judge_pending
 from signalops_assets.llm.gateway import LLMGateway
-from signalops_assets.llm.tracing import get_tracer, score_id_for
+from signalops_assets.llm.trace_ids import score_id_for
+from signalops_assets.llm.tracing import get_tracer
 from signalops_assets.posts import ensure_project, import_posts
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.fakes.otlp_receiver import SCORES_PATH, OTLPReceiver

@@ -13,7 +13,8 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft
 from signalops_assets.db.session import session_scope
 from signalops_assets.llm.gateway import LLMGateway
-from signalops_assets.llm.tracing import get_tracer, score_id_for
+from signalops_assets.llm.trace_ids import score_id_for
+from signalops_assets.llm.tracing import get_tracer
 from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, judge, post_ids
