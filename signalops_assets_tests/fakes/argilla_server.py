@@ -7,23 +7,25 @@ argilla-server source):
 
 * auth: every ``/api/...`` request needs header ``X-Argilla-Api-Key`` equal to the server's key,
   else ``401 {"detail": ...}`` (the body never echoes the key);
-* ``GET /api/v1/me``; ``GET /api/v1/me/workspaces``; ``GET|POST /api/v1/workspaces[/{id}]``;
-  ``GET /api/v1/users``, ``GET /api/v1/users/{id}``;
+* ``GET /api/v1/me``; ``GET /api/v1/me/workspaces``; ``GET /api/v1/workspaces/{id}``;
+  ``GET /api/v1/users/{id}``;
 * ``GET /api/v1/me/datasets``; ``POST /api/v1/datasets`` (409 on a duplicate name in the
-  workspace); ``GET|PATCH|DELETE /api/v1/datasets/{id}`` (a PATCH that changes the distribution of
+  workspace); ``GET|PATCH /api/v1/datasets/{id}`` (a PATCH that changes the distribution of
   a dataset with responses is refused with 422, as argilla-server's
   ``UpdateDistributionWithExistingResponsesError``); ``PUT /api/v1/datasets/{id}/publish``
-  (422 without fields or questions); ``GET /api/v1/datasets/{id}/progress``;
-* ``GET|POST /api/v1/datasets/{id}/fields``, ``.../questions``, ``.../vectors-settings``;
+  (422 without fields or questions);
+* ``GET|POST /api/v1/datasets/{id}/fields``, ``.../questions``; ``GET .../vectors-settings``;
   ``POST /api/v1/datasets/{id}/metadata-properties`` and
   ``GET /api/v1/me/datasets/{id}/metadata-properties`` (the SDK lists them under ``/me``);
 * ``PUT /api/v1/datasets/{id}/records/bulk`` (upsert; like the real server an existing record —
   matched by ``external_id``, else by server ``id`` — gets its *metadata* replaced and its
-  responses upserted per user, but its *fields are not updated*), ``POST .../records/bulk``
-  (create), ``GET /api/v1/datasets/{id}/records``, ``DELETE /api/v1/datasets/{id}/records?ids=``,
+  responses upserted per user, but its *fields are not updated*),
   ``POST /api/v1/datasets/{id}/records/search`` (filters: record status/id/external_id,
-  response status, response value per question, metadata terms/range; plain text query),
-  ``GET /api/v1/records/{id}``; ``include=responses|suggestions|vectors`` is honoured.
+  response status, response value per question, metadata terms/range; plain text query);
+  ``include=responses|suggestions|vectors`` is honoured.
+
+Only the routes the tests' SDK calls reach are served (the rest answer 404 or 405), so a new
+call the SDK makes shows up as a failing test rather than as behaviour nobody checked.
 
 Records are keyed by ``(dataset id, external id)``: a duplicate can't hide, and tests inspect
 them by the id the client chose. Test API::
@@ -343,29 +345,20 @@ class FakeArgillaServer(LocalHTTPServer):
             ("GET", r"/api/v1/me/workspaces", self._list_workspaces),
             ("GET", r"/api/v1/me/datasets", self._list_datasets),
             ("GET", rf"/api/v1/me/datasets/{uid}/metadata-properties", self._list_metadata),
-            ("GET", r"/api/v1/users", self._list_users),
             ("GET", rf"/api/v1/users/{uid}", self._get_user),
-            ("POST", r"/api/v1/workspaces", self._create_workspace),
             ("GET", rf"/api/v1/workspaces/{uid}", self._get_workspace),
             ("POST", r"/api/v1/datasets", self._create_dataset),
             ("GET", rf"/api/v1/datasets/{uid}", self._get_dataset_route),
             ("PATCH", rf"/api/v1/datasets/{uid}", self._update_dataset),
-            ("DELETE", rf"/api/v1/datasets/{uid}", self._delete_dataset),
             ("PUT", rf"/api/v1/datasets/{uid}/publish", self._publish_dataset),
-            ("GET", rf"/api/v1/datasets/{uid}/progress", self._progress),
             ("GET", rf"/api/v1/datasets/{uid}/fields", self._list_fields),
             ("POST", rf"/api/v1/datasets/{uid}/fields", self._create_field),
             ("GET", rf"/api/v1/datasets/{uid}/questions", self._list_questions),
             ("POST", rf"/api/v1/datasets/{uid}/questions", self._create_question),
             ("POST", rf"/api/v1/datasets/{uid}/metadata-properties", self._create_metadata),
             ("GET", rf"/api/v1/datasets/{uid}/vectors-settings", self._list_vectors),
-            ("POST", rf"/api/v1/datasets/{uid}/vectors-settings", self._create_vector),
             ("PUT", rf"/api/v1/datasets/{uid}/records/bulk", self._upsert_records),
-            ("POST", rf"/api/v1/datasets/{uid}/records/bulk", self._create_records),
-            ("GET", rf"/api/v1/datasets/{uid}/records", self._list_records),
-            ("DELETE", rf"/api/v1/datasets/{uid}/records", self._delete_records),
             ("POST", rf"/api/v1/datasets/{uid}/records/search", self._search_records),
-            ("GET", rf"/api/v1/records/{uid}", self._get_record),
         ]
         return [(m, re.compile(p + r"/?"), h) for m, p, h in table]
 
@@ -410,9 +403,6 @@ class FakeArgillaServer(LocalHTTPServer):
     def _me(self, *, query: Any, body: Any) -> Json:
         return copy.deepcopy(self.users[self.owner_id])
 
-    def _list_users(self, *, query: Any, body: Any) -> Json:
-        return {"items": copy.deepcopy(list(self.users.values()))}
-
     def _get_user(self, user_id: str, *, query: Any, body: Any) -> Json:
         if user_id not in self.users:
             raise _HTTPError(404, f"User with id `{user_id}` not found")
@@ -425,14 +415,6 @@ class FakeArgillaServer(LocalHTTPServer):
         if ws_id not in self.workspaces:
             raise _HTTPError(404, f"Workspace with id `{ws_id}` not found")
         return copy.deepcopy(self.workspaces[ws_id])
-
-    def _create_workspace(self, *, query: Any, body: Any) -> tuple[int, Json]:
-        name = (body or {}).get("name")
-        if not name:
-            raise _HTTPError(422, "workspace name is required")
-        if any(w["name"] == name for w in self.workspaces.values()):
-            raise _HTTPError(409, f"Workspace with name `{name}` already exists")
-        return 201, copy.deepcopy(self.workspaces[self.add_workspace(name)])
 
     # -- handlers: datasets --------------------------------------------------------------------
 
@@ -486,15 +468,6 @@ class FakeArgillaServer(LocalHTTPServer):
         ds["updated_at"] = _now()
         return copy.deepcopy(ds)
 
-    def _delete_dataset(self, ds_id: str, *, query: Any, body: Any) -> Json:
-        ds = self._get_dataset(ds_id)
-        for record in self._records.pop(ds_id, {}).values():
-            self._record_index.pop(record["id"], None)
-        for table in (self._fields, self._questions, self._metadata, self._vectors):
-            table.pop(ds_id, None)
-        del self.datasets[ds_id]
-        return copy.deepcopy(ds)
-
     def _publish_dataset(self, ds_id: str, *, query: Any, body: Any) -> Json:
         ds = self._get_dataset(ds_id)
         if ds["status"] == "ready":
@@ -506,12 +479,6 @@ class FakeArgillaServer(LocalHTTPServer):
         ds["status"] = "ready"
         ds["updated_at"] = _now()
         return copy.deepcopy(ds)
-
-    def _progress(self, ds_id: str, *, query: Any, body: Any) -> Json:
-        self._get_dataset(ds_id)
-        records = list(self._records[ds_id].values())
-        completed = sum(1 for r in records if r["status"] == "completed")
-        return {"total": len(records), "completed": completed, "pending": len(records) - completed}
 
     # -- handlers: settings --------------------------------------------------------------------
 
@@ -571,9 +538,6 @@ class FakeArgillaServer(LocalHTTPServer):
 
     def _list_vectors(self, ds_id: str, *, query: Any, body: Any) -> Json:
         return self._list_setting(self._vectors, ds_id)
-
-    def _create_vector(self, ds_id: str, *, query: Any, body: Any) -> tuple[int, Json]:
-        return self._create_setting(self._vectors, ds_id, body, draft_only=False)
 
     # -- handlers: records ---------------------------------------------------------------------
 
@@ -636,7 +600,7 @@ class FakeArgillaServer(LocalHTTPServer):
                 if name not in questions:
                     raise invalid(f"response for unknown question {name!r}")
 
-    def _write_records(self, ds_id: str, body: Any, *, upsert: bool) -> tuple[int, Json]:
+    def _upsert_records(self, ds_id: str, *, query: Any, body: Any) -> tuple[int, Json]:
         ds = self._get_dataset(ds_id)
         if ds["status"] != "ready":
             raise _HTTPError(422, f"Dataset `{ds_id}` is not ready (publish it first)")
@@ -651,17 +615,10 @@ class FakeArgillaServer(LocalHTTPServer):
         for position, item in enumerate(items):
             ext = item.get("external_id")
             ext = str(ext) if ext is not None else None
-            existing = None
-            if upsert:
-                if ext is not None:
-                    existing = table.get(ext)
-                if existing is None and item.get("id") in self._record_index:
-                    ds_of, ext_of = self._record_index[item["id"]]
-                    existing = self._records[ds_of][ext_of] if ds_of == ds_id else None
-            elif ext is not None and ext in table:
-                raise _HTTPError(
-                    422, f"Record at position {position} has an external_id already in use"
-                )
+            existing = table.get(ext) if ext is not None else None
+            if existing is None and item.get("id") in self._record_index:
+                ds_of, ext_of = self._record_index[item["id"]]
+                existing = self._records[ds_of][ext_of] if ds_of == ds_id else None
             key = existing["external_id"] if existing is not None else ext
             if key is not None and key in seen:
                 raise _HTTPError(
@@ -720,15 +677,7 @@ class FakeArgillaServer(LocalHTTPServer):
             self._refresh_status(ds, record)
             out.append(self._record_json(record, {"responses", "suggestions", "vectors"}))
         ds["last_activity_at"] = now
-        if upsert:
-            return 200, {"items": out, "updated_item_ids": updated}
-        return 201, {"items": out}
-
-    def _upsert_records(self, ds_id: str, *, query: Any, body: Any) -> tuple[int, Json]:
-        return self._write_records(ds_id, body, upsert=True)
-
-    def _create_records(self, ds_id: str, *, query: Any, body: Any) -> tuple[int, Json]:
-        return self._write_records(ds_id, body, upsert=False)
+        return 200, {"items": out, "updated_item_ids": updated}
 
     @staticmethod
     def _paging(query: Mapping[str, list[str]]) -> tuple[int, int, set[str]]:
@@ -743,31 +692,6 @@ class FakeArgillaServer(LocalHTTPServer):
         for value in query.get("include", []):
             include.update(part.split(":")[0] for part in value.split(",") if part)
         return offset, limit, include
-
-    def _list_records(self, ds_id: str, *, query: Any, body: Any) -> Json:
-        self._get_dataset(ds_id)
-        offset, limit, include = self._paging(query)
-        records = list(self._records[ds_id].values())
-        page = records[offset : offset + limit]
-        return {"items": [self._record_json(r, include) for r in page], "total": len(records)}
-
-    def _delete_records(self, ds_id: str, *, query: Any, body: Any) -> tuple[int, None]:
-        self._get_dataset(ds_id)
-        ids = [i for i in ",".join(query.get("ids", [])).split(",") if i]
-        if not ids:
-            raise _HTTPError(422, "No record IDs provided")
-        for record_id in ids:
-            where = self._record_index.pop(record_id, None)
-            if where is not None and where[0] == ds_id:
-                self._records[ds_id].pop(where[1], None)
-        return 204, None
-
-    def _get_record(self, record_id: str, *, query: Any, body: Any) -> Json:
-        where = self._record_index.get(record_id)
-        if where is None:
-            raise _HTTPError(404, f"Record with id `{record_id}` not found")
-        ds_id, ext = where
-        return self._record_json(self._records[ds_id][ext], {"responses", "suggestions"})
 
     def _search_records(self, ds_id: str, *, query: Any, body: Any) -> Json:
         self._get_dataset(ds_id)
