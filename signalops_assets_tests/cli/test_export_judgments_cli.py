@@ -185,3 +185,31 @@ def test_register_with_the_exports_training_posts(engine: Engine, spectra: Proje
             session.scalar(select(func.count()).where(ModelRegistryEntry.model_id == "ft:other"))
             == 0
         )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "training-data", "--type", "judgments"],
+        ["export", "training-data", "--type", "dpo"],
+        ["export", "training-data", "--type", "dpo", "--output", "argilla"],
+        ["preferences", "sync-argilla"],
+    ],
+)
+def test_a_broken_project_stops_the_command_before_any_work(
+    engine: Engine,
+    spectra: ProjectConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+) -> None:
+    # Sorted after spectra: a command loading projects as it goes would export spectra first.
+    # Argilla "configured" at a dead port: a command that got past the project check would
+    # fail on the connection instead, with another message.
+    monkeypatch.setenv("ARGILLA_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ARGILLA_API_KEY", "argilla-test-key")
+    seed(engine)
+    (tmp_path / "projects" / "zzz-broken.yaml").write_text("project_id: [not, a, name\n")
+    result = CliRunner().invoke(cli, args)
+    one_line_error(result, "zzz-broken")
+    assert not (tmp_path / "exports").exists()  # spectra, loaded fine, was not exported either
