@@ -5,6 +5,7 @@ Real LiteLLM in the workers against the fake OpenAI server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -24,6 +25,7 @@ from signalops_assets.llm.gateway import LLMGateway, LLMRequest, LLMResponse
 from signalops_assets.llm.processes import WorkerPool, WorkerSettings, workers
 from signalops_assets_tests.factories import seed_posts
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
+from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
 MODEL = "openai/judge-p"
 
@@ -134,3 +136,45 @@ def test_no_fork_under_a_running_loop() -> None:
             return pool
 
     assert asyncio.run(inside()) is None
+
+
+def test_traced_run_with_workers_has_one_span_pair_per_post_and_no_key(
+    sqlite_engine: Engine,
+    tmp_path: Path,
+    fake_llm: FakeOpenAIServer,
+    otlp_receiver: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    small_spread: None,
+) -> None:
+    """Langfuse on (the real SDK, to a local OTLP receiver) and the calls in workers: the spans
+    are opened and closed in this process around each worker's call, carry its usage, and
+    reach Langfuse once each; a worker (whose tracer is a no-op) sends none of its own."""
+    from signalops_assets.llm.tracing import get_tracer
+
+    for name, value in otlp_receiver.env().items():
+        monkeypatch.setenv(name, value)
+    secret = "sk-provider-secret-never-traced"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    cfg = seed_posts(sqlite_engine, tmp_path, texts(30)).project
+    fake_llm.set_behavior(None, latency_ms=10)
+    judge = LLMPromptJudge(LLMGateway(api_base=fake_llm.base_url, num_retries=0), cfg, MODEL)
+
+    summary = judge_pending(sqlite_engine, cfg.project_id, judge, max_concurrency=6, processes=2)
+    get_tracer().flush()
+
+    assert summary.posts_judged == 30 and summary.calls_in_workers == 30
+    judges = {s["span_id"]: s for s in otlp_receiver.spans("judge_relevance")}
+    generations = [
+        s
+        for s in otlp_receiver.spans()
+        if s["attributes"].get("langfuse.observation.type") == "generation"
+    ]
+    assert len(judges) == 30 and len(generations) == 30
+    for gen in generations:
+        assert gen["parent_span_id"] in judges
+        usage = json.loads(gen["attributes"]["langfuse.observation.usage_details"])
+        assert usage["input"] > 0 and usage["output"] > 0
+    assert secret.encode() not in b"".join(r.body for r in otlp_receiver.requests)
+    with session_scope(sqlite_engine) as session:
+        trace_ids = list(session.scalars(select(Judgment.trace_id)))
+    assert len(set(trace_ids)) == 30 and None not in trace_ids
