@@ -18,13 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, not_, select
 from sqlalchemy.orm import Session, aliased
 
-from signalops_assets.db.models import (
-    ABExperiment,
-    Judgment,
-    ModelRegistryEntry,
-    ModelTrainingPost,
-    Post,
-)
+from signalops_assets.db.models import ABExperiment, Judgment, ModelRegistryEntry, Post
+from signalops_assets.db.training_models import ModelTrainingPost
 from signalops_assets.llm.model_ids import model_aliases
 from signalops_assets.quantile import nearest_rank_index
 from signalops_assets.vocab import LABELS, Arm

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import ABExperiment, ModelRegistryEntry, ModelTrainingPost, Post
+from signalops_assets.db.models import ABExperiment, ModelRegistryEntry, Post
+from signalops_assets.db.training_models import ModelTrainingPost
 from signalops_assets.errors import NotFoundError, SignalOpsError
 from signalops_assets.vocab import ModelType, values
 

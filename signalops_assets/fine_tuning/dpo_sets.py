@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from signalops_assets.db.models import TrainingSet, TrainingSetPost
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import TrainingSet, TrainingSetPost
 from signalops_assets.fine_tuning.training_sets import sha256_file
 from signalops_assets.preferences.export import SPLITS, ExportSummary
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import FineTuneJob
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import FineTuneJob
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.fine_tuning import litellm_backend as backend
 from signalops_assets.fine_tuning.training_sets import TrainingSetSummary, split_post_ids

@@ -16,8 +16,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig, load_project
-from signalops_assets.db.models import FineTuneJob, ModelRegistryEntry
+from signalops_assets.db.models import ModelRegistryEntry
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import FineTuneJob
 from signalops_assets.errors import NotFoundError, SignalOpsError
 from signalops_assets.fine_tuning.gate import GateResult, run_offline_gate
 from signalops_assets.fine_tuning.training_sets import (
@@ -56,7 +57,7 @@ def create_local_judge(
 
 
 def latest_training_set(engine: Engine, project_id: str) -> TrainingSetSummary | None:
-    from signalops_assets.db.models import TrainingSet
+    from signalops_assets.db.training_models import TrainingSet
 
     with session_scope(engine) as session:
         row = session.scalar(

@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import Engine, and_, select
 
 from signalops_assets.config import ProjectConfig, load_project
-from signalops_assets.db.models import Judgment, Post, TrainingSet, TrainingSetPost
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import TrainingSet, TrainingSetPost
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.export_files import write_jsonl_atomic
 from signalops_assets.judging.ab import assignment_unit

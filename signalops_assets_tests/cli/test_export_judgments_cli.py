@@ -159,7 +159,8 @@ def test_directory_without_write_permission(
 
 def test_register_with_the_exports_training_posts(engine: Engine, spectra: ProjectConfig) -> None:
     """export → register --training-posts → those posts are recorded for the model."""
-    from signalops_assets.db.models import ModelRegistryEntry, ModelTrainingPost
+    from signalops_assets.db.models import ModelRegistryEntry
+    from signalops_assets.db.training_models import ModelTrainingPost
 
     seed(engine)
     exported = invoke("--type", "judgments", "--project", "spectra")

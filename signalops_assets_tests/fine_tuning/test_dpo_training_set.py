@@ -13,8 +13,9 @@ from sqlalchemy import Engine, select
 
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import PreferencePair, TrainingSet, TrainingSetPost
+from signalops_assets.db.models import PreferencePair
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import TrainingSet, TrainingSetPost
 from signalops_assets.preferences import drafts as d
 from signalops_assets.preferences.collector import collect_pending
 from signalops_assets_tests.preferences.review_helpers import EDITED, make_drafts

@@ -14,8 +14,9 @@ from dagster import materialize
 from sqlalchemy import Engine, delete, select, update
 
 from signalops_assets.cli.main import cli
-from signalops_assets.db.models import Judgment, Post, TrainingSetPost
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import TrainingSetPost
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
 from signalops_assets.cli.main import cli
-from signalops_assets.db.models import TrainingSet, TrainingSetPost
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import TrainingSet, TrainingSetPost
 
 REPO = Path(__file__).resolve().parents[2]
 

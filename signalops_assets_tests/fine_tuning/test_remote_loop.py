@@ -18,13 +18,9 @@ from dagster import build_sensor_context, materialize
 from sqlalchemy import Engine, func, select
 
 from signalops_assets.cli.main import cli
-from signalops_assets.db.models import (
-    ABExperiment,
-    FineTuneJob,
-    ModelRegistryEntry,
-    TrainingSet,
-)
+from signalops_assets.db.models import ABExperiment, ModelRegistryEntry
 from signalops_assets.db.session import session_scope
+from signalops_assets.db.training_models import FineTuneJob, TrainingSet
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
