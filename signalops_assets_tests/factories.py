@@ -25,15 +25,22 @@ class Seeded:
 
 
 def seed_posts(
-    engine: Engine, tmp_path: Path, texts: Sequence[str], project_id: str = "spectra"
+    engine: Engine,
+    tmp_path: Path,
+    texts: Sequence[str],
+    project_id: str = "spectra",
+    *,
+    prefix: str | None = None,
 ) -> Seeded:
-    """Posts `<project>:0..n-1` with the given texts, imported as `signalops posts import` would."""
+    """Posts `<prefix>:0..n-1` (prefix: the project id) with the given texts, imported as
+    `signalops posts import` would; `post_ids` are theirs, in order."""
     cfg = load_project(project_id)
-    path = tmp_path / f"{project_id}-posts.jsonl"
+    prefix = prefix or project_id
+    path = tmp_path / f"{prefix}-posts.jsonl"
     with path.open("w", encoding="utf-8") as out:
         for i, text in enumerate(texts):
             row = {
-                "platform_id": f"{project_id}:{i}",
+                "platform_id": f"{prefix}:{i}",
                 "author": f"@author{i}",
                 "author_bio": "engineer",
                 "text": text,
@@ -43,10 +50,13 @@ def seed_posts(
     with session_scope(engine) as session:
         ensure_project(session, cfg)
         import_posts(session, project_id, path)
-        ids = list(
-            session.scalars(select(Post.id).where(Post.project_id == project_id).order_by(Post.id))
+        rows = session.execute(
+            select(Post.platform_id, Post.id).where(
+                Post.project_id == project_id, Post.platform_id.like(f"{prefix}:%")
+            )
         )
-    return Seeded(cfg, ids)
+        by_platform = {platform_id: post_id for platform_id, post_id in rows}
+    return Seeded(cfg, [by_platform[f"{prefix}:{i}"] for i in range(len(texts))])
 
 
 def judgment(

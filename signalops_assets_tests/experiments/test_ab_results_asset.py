@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from dagster import materialize
 from sqlalchemy import Engine, func, select
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import ABExperiment, ABResult, Judgment, Post
+from signalops_assets.db.models import ABExperiment, ABResult
 from signalops_assets.db.session import session_scope
 from signalops_assets.experiments.assets import ab_results
 from signalops_assets.experiments.queries import Scope, arm_stats
@@ -20,57 +21,43 @@ from signalops_assets.judging.assets import judged_posts
 from signalops_assets.quantile import nearest_rank_index
 from signalops_assets.resources import DatabaseResource, LLMResource
 from signalops_assets_tests.experiments.conftest import CANARY, PRIMARY
+from signalops_assets_tests.factories import judgment, seed_judgments, seed_posts
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 
-def _seed(engine: Engine, experiment_id: str, arm: str, latencies: list[float]) -> None:
-    """One post, judgment and ab_results row per latency; every 10th is an error."""
-    with session_scope(engine) as session:
-        start = int(session.scalar(select(func.count()).select_from(Post)) or 0)
-        for i, latency in enumerate(latencies):
-            post = Post(
-                project_id="spectra", platform_id=f"seed:{start + i}", created_at=datetime.now(UTC)
-            )
-            session.add(post)
-            session.flush()
-            error = "boom" if i % 10 == 9 else None
-            label = "maybe" if error else ("relevant" if i % 3 else "irrelevant")
-            model = CANARY if arm == "canary" else PRIMARY
-            cost = None if i % 5 == 4 else 0.001
-            judgment = Judgment(
-                post_id=post.id,
-                project_id="spectra",
-                judge_key=f"experiment:{experiment_id}",
-                label=label,
-                model_id=model,
-                latency_ms=latency,
-                cost_usd=cost,
-                error=error,
+def _seed(
+    engine: Engine, tmp_path: Path, experiment_id: str, arm: str, latencies: list[float]
+) -> None:
+    """One post and judgment (with its ab_results row, as the pipeline's writer stores them)
+    per latency; every 10th is an error, every 5th has no known cost."""
+    posts = seed_posts(engine, tmp_path, ["seeded"] * len(latencies), prefix=f"seed-{arm}")
+    model = CANARY if arm == "canary" else PRIMARY
+    judgments = [
+        replace(
+            judgment(
+                post_id,
+                "relevant" if i % 3 else "irrelevant",
+                f"experiment:{experiment_id}",
+                error="boom" if i % 10 == 9 else None,
                 experiment_id=experiment_id,
                 arm=arm,
-            )
-            session.add(judgment)
-            session.flush()
-            session.add(
-                ABResult(
-                    experiment_id=experiment_id,
-                    judgment_id=judgment.id,
-                    post_id=post.id,
-                    arm=arm,
-                    model_id=model,
-                    latency_ms=latency,
-                    cost_usd=cost,
-                )
-            )
+            ),
+            model_id=model,
+            latency_ms=latency,
+            cost_usd=None if i % 5 == 4 else 0.001,
+        )
+        for i, (post_id, latency) in enumerate(zip(posts.post_ids, latencies, strict=True))
+    ]
+    seed_judgments(engine, "spectra", judgments)
 
 
 def test_arm_summary_is_exact(
-    engine: Engine, spectra: ProjectConfig, make_experiment: Callable[..., str]
+    engine: Engine, spectra: ProjectConfig, make_experiment: Callable[..., str], tmp_path: Path
 ) -> None:
     experiment_id = make_experiment()
     primary = [float(v) for v in range(100, 0, -1)]  # 100 values, inserted out of order
-    _seed(engine, experiment_id, "primary", primary)
-    _seed(engine, experiment_id, "canary", [7.0, 3.0, 5.0])
+    _seed(engine, tmp_path, experiment_id, "primary", primary)
+    _seed(engine, tmp_path, experiment_id, "canary", [7.0, 3.0, 5.0])
     with session_scope(engine) as session:
         experiment = session.get(ABExperiment, experiment_id)
         assert experiment is not None

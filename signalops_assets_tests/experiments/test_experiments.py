@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from signalops_assets.config import ProjectConfig, load_project
-from signalops_assets.db.models import ABExperiment, ABResult, Judgment, Post, Project
+from signalops_assets.db.models import ABExperiment, Project
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import InvalidTransitionError, NotFoundError, SignalOpsError
 from signalops_assets.experiments import registry
@@ -27,6 +28,7 @@ from signalops_assets.experiments.service import (
 from signalops_assets.judging.factory import create_judge
 from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets_tests.experiments.conftest import CANARY, PRIMARY
+from signalops_assets_tests.factories import judgment, seed_judgments, seed_posts
 
 
 def _count_experiments(engine: Engine) -> int:
@@ -157,36 +159,23 @@ def test_transitions(engine: Engine, make_experiment: Callable[..., str]) -> Non
         stop_experiment(session, "exp-nope")
 
 
-def test_list_counts_judgments_per_arm(engine: Engine, make_experiment: Callable[..., str]) -> None:
+def test_list_counts_judgments_per_arm(
+    engine: Engine, make_experiment: Callable[..., str], tmp_path: Path
+) -> None:
     exp_a = make_experiment()
     with session_scope(engine) as session:
         stop_experiment(session, exp_a)
     exp_b = make_experiment(canary="openai/other")
-    with session_scope(engine) as session:
-        for i, arm in enumerate(["primary", "primary", "canary", "primary"]):
-            post = Post(project_id="spectra", platform_id=f"x:{i}", created_at=datetime.now(UTC))
-            session.add(post)
-            session.flush()
-            judgment = Judgment(
-                post_id=post.id,
-                project_id="spectra",
-                judge_key=f"experiment:{exp_b}",
-                label="relevant",
-                model_id=PRIMARY,
-                experiment_id=exp_b,
-                arm=arm,
-            )
-            session.add(judgment)
-            session.flush()
-            session.add(
-                ABResult(
-                    experiment_id=exp_b,
-                    judgment_id=judgment.id,
-                    post_id=post.id,
-                    arm=arm,
-                    model_id=PRIMARY,
-                )
-            )
+    arms = ["primary", "primary", "canary", "primary"]
+    posts = seed_posts(engine, tmp_path, ["seeded"] * len(arms)).post_ids
+    seed_judgments(
+        engine,
+        "spectra",
+        [
+            judgment(post_id, "relevant", f"experiment:{exp_b}", experiment_id=exp_b, arm=arm)
+            for post_id, arm in zip(posts, arms, strict=True)
+        ],
+    )
     with session_scope(engine) as session:
         listed = {e.experiment_id: e for e in list_experiments(session)}
         active = list_experiments(session, status="active")
