@@ -4,6 +4,8 @@ one label path, onto posts and judgments and into Langfuse as `human_label` scor
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import Engine, select
 
@@ -20,6 +22,7 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.llm.trace_ids import score_id_for
+from signalops_assets_tests.factories import judgment, seed_judgments
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 from signalops_assets_tests.preferences.review_helpers import post_ids
@@ -30,23 +33,21 @@ DATASET = labelling_dataset_name("spectra")
 def seed(engine: Engine, n: int) -> list[int]:
     """n posts, each judged by both arms of a shadow experiment (traced), labels unknown."""
     ids = post_ids(engine, n)
-    with session_scope(engine) as session:
-        for i, post_id in enumerate(ids):
-            for arm, primary in (("primary", True), ("canary", False)):
-                session.add(
-                    Judgment(
-                        post_id=post_id,
-                        project_id="spectra",
-                        judge_key=f"k-{arm}",
-                        label="relevant" if i % 2 == 0 else "irrelevant",
-                        confidence=0.8,
-                        model_id=f"model-{arm}",
-                        is_primary=primary,
-                        experiment_id=None,
-                        arm=arm,
-                        trace_id=f"{post_id:016x}{int(primary):016x}",
-                    )
-                )
+    seed_judgments(
+        engine,
+        "spectra",
+        [
+            replace(
+                judgment(post_id, "relevant" if i % 2 == 0 else "irrelevant", f"k-{arm}"),
+                model_id=f"model-{arm}",
+                is_primary=primary,
+                arm=arm,
+                trace_id=f"{post_id:016x}{int(primary):016x}",
+            )
+            for i, post_id in enumerate(ids)
+            for arm, primary in (("primary", True), ("canary", False))
+        ],
+    )
     return ids
 
 

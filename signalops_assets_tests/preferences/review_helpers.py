@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -15,6 +16,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.llm.tracing import NoopTracer, SpanHandle
 from signalops_assets.preferences.drafts import LLMDraftGenerator, draft_pending
+from signalops_assets_tests import factories
 
 EDITED = (
     "Thanks for the write-up! `spectra trace -- svc` shows where p99 goes. (I work on Spectra.)"
@@ -38,19 +40,8 @@ def judge(
     key: str = "test-judge",
     project_id: str = "spectra",
 ) -> None:
-    with session_scope(engine) as session:
-        session.add(
-            Judgment(
-                post_id=post_id,
-                project_id=project_id,
-                judge_key=key,
-                label=label,
-                confidence=0.9,
-                model_id="test",
-                is_primary=is_primary,
-                error=error,
-            )
-        )
+    seeded = factories.judgment(post_id, label, key, error=error, is_primary=is_primary)
+    factories.seed_judgments(engine, project_id, [replace(seeded, model_id="test")])
 
 
 def gateway(tracer: Any = None) -> LLMGateway:
