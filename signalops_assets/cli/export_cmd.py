@@ -116,7 +116,7 @@ def _export_one_file(fmt: str, projects: list[ProjectConfig], path: Path) -> Non
 
     if len(projects) != 1:
         raise SignalOpsError("--output FILE.jsonl names one file: give --project too")
-    (pid,) = (cfg.project_id for cfg in projects)
+    pid = projects[0].project_id
     try:
         summary = export_dpo_file(common.engine(), pid, path, fmt)
     except OSError as exc:
