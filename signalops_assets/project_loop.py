@@ -40,7 +40,7 @@ class ProjectLoop:
 
     @property
     def project_ids(self) -> list[str]:
-        return [p.project_id for p in self.configured.loaded]
+        return [p.project_id for p in self.projects]
 
     def failure(self) -> str | None:
         """One line naming every project whose config did not load, or None."""

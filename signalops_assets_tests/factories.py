@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -50,13 +51,14 @@ def seed_posts(
     with session_scope(engine) as session:
         ensure_project(session, cfg)
         import_posts(session, project_id, path)
+        wanted = [f"{prefix}:{i}" for i in range(len(texts))]
         rows = session.execute(
             select(Post.platform_id, Post.id).where(
-                Post.project_id == project_id, Post.platform_id.like(f"{prefix}:%")
+                Post.project_id == project_id, Post.platform_id.in_(wanted)
             )
         )
         by_platform = {platform_id: post_id for platform_id, post_id in rows}
-    return Seeded(cfg, [by_platform[f"{prefix}:{i}"] for i in range(len(texts))])
+    return Seeded(cfg, [by_platform[platform_id] for platform_id in wanted])
 
 
 def judgment(
@@ -68,8 +70,11 @@ def judgment(
     experiment_id: str | None = None,
     arm: str | None = None,
     is_primary: bool = True,
+    **fields: Any,
 ) -> JudgeResult:
-    return JudgeResult(
+    """A judge's answer as the pipeline would store it; `fields` sets any other JudgeResult
+    field (model_id, latency_ms, cost_usd, trace_id, ...)."""
+    seeded = JudgeResult(
         post_id=post_id,
         label=None if error else label,
         confidence=0.0 if error else 0.8,
@@ -81,6 +86,7 @@ def judgment(
         arm=arm,
         is_primary=is_primary,
     )
+    return replace(seeded, **fields)
 
 
 def seed_judgments(engine: Engine, project_id: str, judgments: Sequence[JudgeResult]) -> list[int]:

@@ -136,11 +136,11 @@ def _export_argilla(
 
     common.check_argilla_dataset(projects, dataset)
     engine = common.engine()
-    for pid in (cfg.project_id for cfg in projects):
-        summary = push_project(engine, pid, settings, dataset)
+    for cfg in projects:
+        summary = push_project(engine, cfg.project_id, settings, dataset)
         created = "created" if summary.created_dataset else "existing"
         click.echo(
-            f"{pid}: {summary.pushed} pairs pushed to Argilla dataset {summary.dataset} "
+            f"{cfg.project_id}: {summary.pushed} pairs pushed to Argilla dataset {summary.dataset} "
             f"({created}, workspace {summary.workspace})"
         )
 

@@ -80,7 +80,8 @@ def sync_argilla(
     projects = common.project_loop(project_id).projects
     common.check_argilla_dataset(projects, dataset)
     engine = common.engine()
-    for pid in (cfg.project_id for cfg in projects):
+    for cfg in projects:
+        pid = cfg.project_id
         s = sync_project(engine, pid, settings, dataset)
         if s.dataset_missing:
             name = dataset or default_dataset_name(pid)

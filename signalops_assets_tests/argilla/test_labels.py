@@ -4,8 +4,6 @@ one label path, onto posts and judgments and into Langfuse as `human_label` scor
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from sqlalchemy import Engine, select
 
@@ -37,8 +35,10 @@ def seed(engine: Engine, n: int) -> list[int]:
         engine,
         "spectra",
         [
-            replace(
-                judgment(post_id, "relevant" if i % 2 == 0 else "irrelevant", f"k-{arm}"),
+            judgment(
+                post_id,
+                "relevant" if i % 2 == 0 else "irrelevant",
+                f"k-{arm}",
                 model_id=f"model-{arm}",
                 is_primary=primary,
                 arm=arm,

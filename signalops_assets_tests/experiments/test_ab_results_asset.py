@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,13 @@ def _seed(
     posts = seed_posts(engine, tmp_path, ["seeded"] * len(latencies), prefix=f"seed-{arm}")
     model = CANARY if arm == "canary" else PRIMARY
     judgments = [
-        replace(
-            judgment(
-                post_id,
-                "relevant" if i % 3 else "irrelevant",
-                f"experiment:{experiment_id}",
-                error="boom" if i % 10 == 9 else None,
-                experiment_id=experiment_id,
-                arm=arm,
-            ),
+        judgment(
+            post_id,
+            "relevant" if i % 3 else "irrelevant",
+            f"experiment:{experiment_id}",
+            error="boom" if i % 10 == 9 else None,
+            experiment_id=experiment_id,
+            arm=arm,
             model_id=model,
             latency_ms=latency,
             cost_usd=None if i % 5 == 4 else 0.001,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -40,8 +39,10 @@ def judge(
     key: str = "test-judge",
     project_id: str = "spectra",
 ) -> None:
-    seeded = factories.judgment(post_id, label, key, error=error, is_primary=is_primary)
-    factories.seed_judgments(engine, project_id, [replace(seeded, model_id="test")])
+    seeded = factories.judgment(
+        post_id, label, key, error=error, is_primary=is_primary, model_id="test"
+    )
+    factories.seed_judgments(engine, project_id, [seeded])
 
 
 def gateway(tracer: Any = None) -> LLMGateway:
