@@ -55,7 +55,7 @@ def judge_configured_projects(
     from signalops_assets.db.models import Judgment as JudgmentRow
     from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
-    from signalops_assets.judging.batches import BatchSubmission, submit_in_batch_mode
+    from signalops_assets.judging.batches import BatchSubmission, submit_pending
     from signalops_assets.judging.factory import create_judge
     from signalops_assets.judging.service import (
         JudgeRunSummary,
@@ -88,9 +88,11 @@ def judge_configured_projects(
             ensure_project(session, project)
             judge = create_judge(session, settings.gateway(), project)
         context.log.info(f"{project_id}: judging with {judge.description}")
-        batch = submit_in_batch_mode(
-            engine, project, judge, settings, created_from=created_from, created_to=created_to
-        )
+        batch: BatchSubmission | str | None = None  # None: interactive (llm.mode)
+        if project.llm.mode == "batch":  # or why this judge runs interactively after all
+            batch = submit_pending(
+                engine, project, judge, settings, created_from=created_from, created_to=created_to
+            )
         if isinstance(batch, str):
             context.log.warning(f"{project_id}: llm.mode is batch, but {batch}: interactive")
         if isinstance(batch, BatchSubmission):  # results arrive through llm_batch_sensor

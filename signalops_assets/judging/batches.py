@@ -225,21 +225,3 @@ def _set_states(session: Session, items: Sequence[tuple[int, str]], state: str) 
             .where(LLMBatchItem.batch_row_id == row_id, LLMBatchItem.custom_id == custom_id)
             .values(state=state)
         )
-
-
-def submit_in_batch_mode(
-    engine: Engine,
-    project: ProjectConfig,
-    judge: RelevanceJudge,
-    settings: LLMSettings,
-    *,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-) -> BatchSubmission | str | None:
-    """judged_posts' fork: None in interactive mode; in batch mode the submission, or why this
-    judge runs interactively after all (a local model, a provider without a batch API)."""
-    if project.llm.mode != "batch":
-        return None
-    return submit_pending(
-        engine, project, judge, settings, created_from=created_from, created_to=created_to
-    )
