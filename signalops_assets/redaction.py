@@ -92,3 +92,11 @@ def one_line_error(text: str, secret: str = "", limit: int = 300) -> str:
         text = text.replace(secret, "***")
     text = " ".join(str(scrub(text)).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def exception_line(exc: BaseException, limit: int = 500) -> str:
+    """`Type: first line` of an exception, for storing and printing: the request echo some
+    providers append after the first line is dropped, and anything key-like is redacted (a
+    provider's 401 may echo part of the key)."""
+    lines = str(exc).strip().splitlines()
+    return one_line_error(f"{type(exc).__name__}: {lines[0] if lines else ''}", limit=limit)

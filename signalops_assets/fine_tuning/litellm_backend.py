@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from signalops_assets.errors import SignalOpsError
+from signalops_assets.redaction import exception_line
 
 PROVIDERS = ("openai", "azure", "vertex_ai")
 # Provider states → fine_tune_jobs.status (the provider's own stays in metadata).
@@ -63,15 +64,6 @@ def _kwargs(provider: str, api_base: str | None) -> dict[str, Any]:
     return kwargs
 
 
-def _one_line(exc: BaseException) -> str:
-    """The error's first line with anything key-like redacted: a provider's 401 may echo part
-    of the key, and this line is stored on the job and printed."""
-    from signalops_assets.redaction import scrub
-
-    text = str(exc).strip().splitlines()
-    return str(scrub(f"{type(exc).__name__}: {text[0] if text else ''}"))[:500]
-
-
 async def _upload(litellm: Any, path: Path, kwargs: dict[str, Any]) -> str:
     uploaded = await litellm.acreate_file(
         file=(path.name, path.read_bytes()), purpose="fine-tune", **kwargs
@@ -106,7 +98,8 @@ async def submit(
             **kwargs,
         )
     except Exception as exc:
-        raise SignalOpsError(f"{provider} fine-tune submission failed: {_one_line(exc)}") from None
+        failure = f"{provider} fine-tune submission failed"
+        raise SignalOpsError(f"{failure}: {exception_line(exc)}") from None
     return Submitted(str(job.id), str(job.status), train_id, validation_id)
 
 
@@ -150,7 +143,7 @@ async def _job_call(
             fine_tuning_job_id=external_job_id, **_kwargs(provider, api_base)
         )
     except Exception as exc:
-        raise SignalOpsError(f"{failure}: {_one_line(exc)}") from None
+        raise SignalOpsError(f"{failure}: {exception_line(exc)}") from None
     return _status(job)
 
 

@@ -18,8 +18,8 @@ from signalops_assets.judging.batch_retry import recover_submitting, retry_items
 from signalops_assets.judging.batches import TERMINAL
 from signalops_assets.llm.batch_client import BatchClient
 from signalops_assets.llm.loop import run_async
-from signalops_assets.llm.retries import error_line
 from signalops_assets.llm.settings import LLMSettings
+from signalops_assets.redaction import exception_line
 
 
 def poll_batches(
@@ -78,7 +78,7 @@ async def _poll_project(
             if row.status in TERMINAL:
                 await ingest(engine, row, project, client, report)
         except Exception as exc:  # reported; one unreachable batch must not block the others
-            report.broken[f"{project.project_id}/{row.batch_id or row.id}"] = error_line(exc)
+            report.broken[f"{project.project_id}/{row.batch_id or row.id}"] = exception_line(exc)
     await retry_items(engine, project, settings, report, retry_limit)
 
 

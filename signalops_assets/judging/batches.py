@@ -199,10 +199,10 @@ async def asubmit_chunk(
             session.execute(delete(LLMBatchItem).where(LLMBatchItem.batch_row_id == row_id))
             session.execute(delete(LLMBatch).where(LLMBatch.id == row_id))
             _set_states(session, replaces, "resubmit")
-        from signalops_assets.llm.retries import error_line
+        from signalops_assets.redaction import exception_line
 
         raise BatchSubmitError(
-            f"{chunk.model}: batch submission failed: {error_line(exc)}"
+            f"{chunk.model}: batch submission failed: {exception_line(exc)}"
         ) from None
     with session_scope(engine) as session:
         session.execute(

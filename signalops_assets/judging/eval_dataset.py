@@ -29,7 +29,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import Tracer, get_tracer
-from signalops_assets.redaction import one_line_error
+from signalops_assets.redaction import exception_line
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_FRACTION = 0.2
@@ -86,7 +86,7 @@ def mirror_eval_dataset(
     try:
         sent = tracer.upsert_dataset(name, _description(project_id), items)
     except Exception as exc:  # the SDK's HTTP and validation errors: one line, no secrets
-        raise SignalOpsError(f"Langfuse dataset {name}: {_one_line(exc)}") from None
+        raise SignalOpsError(f"Langfuse dataset {name}: {exception_line(exc, limit=240)}") from None
     tracer.flush()
     return sent
 
@@ -126,7 +126,9 @@ def record_gate_runs(
         tracer.flush()
     except Exception as exc:  # observability must not decide the gate; say what was lost
         log.warning(
-            "offline gate runs not recorded in Langfuse dataset %s: %s", name, _one_line(exc)
+            "offline gate runs not recorded in Langfuse dataset %s: %s",
+            name,
+            exception_line(exc, limit=240),
         )
         return 0
     return len(answers)
@@ -134,7 +136,3 @@ def record_gate_runs(
 
 def _description(project_id: str) -> str:
     return f"Held-out human-labelled posts of {project_id} (expected_output = the human label)"
-
-
-def _one_line(exc: BaseException) -> str:
-    return one_line_error(f"{type(exc).__name__}: {exc}", limit=240)

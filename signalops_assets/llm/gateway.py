@@ -23,7 +23,8 @@ from signalops_assets.llm.litellm_setup import get_litellm, token_prices, warm_l
 from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.model_ids import litellm_model
 from signalops_assets.llm.processes import WorkerSettings, active_pool
-from signalops_assets.llm.retries import attempt_timeout, error_line, is_retryable, retry_after
+from signalops_assets.llm.retries import attempt_timeout, is_retryable, retry_after
+from signalops_assets.redaction import exception_line
 
 if TYPE_CHECKING:
     from signalops_assets.llm.tracing import Tracer
@@ -218,7 +219,7 @@ class LLMGateway:
 
     def warm(self) -> None:
         """Import LiteLLM and its OpenAI client code before any deadline starts, so a latency
-        budget measures the provider, not our start-up (the import alone costs seconds)."""
+        budget measures the provider, not our start-up (the import is slow)."""
         warm_litellm()
 
     def worker_settings(self) -> WorkerSettings:
@@ -259,7 +260,7 @@ class LLMGateway:
                     structured = "response_format" in kwargs
                     return self._response(raw, model, started, attempts, errors, structured)
                 except Exception as exc:
-                    errors.append(f"{model}: {error_line(exc)}")
+                    errors.append(f"{model}: {exception_line(exc)}")
                     if not is_retryable(exc) or attempt == self.num_retries:
                         break
                     delay = self._delay(attempt, exc)

@@ -47,10 +47,3 @@ def attempt_timeout(per_attempt: float, budget: float, left: float, attempts: in
         return per_attempt
     step = 0.5 if left >= 1.0 else 0.1
     return max(0.1, math.floor(left / step) * step)
-
-
-def error_line(exc: BaseException) -> str:
-    # One line, without the request echo some providers append; never includes the API key
-    # (LiteLLM exceptions carry the model and provider message only).
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}"[:500]

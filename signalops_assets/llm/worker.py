@@ -66,8 +66,8 @@ async def serve(read_fd: int, write_fd: int) -> None:
     what is held and return."""
     from signalops_assets.llm.gateway import LLMGateway
     from signalops_assets.llm.loop import close_litellm_clients
-    from signalops_assets.llm.retries import error_line
     from signalops_assets.llm.tracing import NoopTracer
+    from signalops_assets.redaction import exception_line
 
     reader, out = await pipe_ends(read_fd, write_fd)
     gateways: dict[WorkerSettings, LLMGateway] = {}
@@ -77,7 +77,7 @@ async def serve(read_fd: int, write_fd: int) -> None:
         try:
             response = await gateway.send(request)
         except Exception as exc:  # the gateway answers failures itself; a bug's last net
-            response = failure(request, f"LLM worker: {error_line(exc)}")
+            response = failure(request, f"LLM worker: {exception_line(exc)}")
         out.write(frame((call_id, response)))
 
     while True:

@@ -86,7 +86,7 @@ FAULTS = ("500", "429", "malformed", "bad_label", "hang")
 * ``empty``: the empty string.
 """
 
-_LABEL_MARKER = re.compile(r"<<label:(relevant|irrelevant|maybe)>>", re.IGNORECASE)
+_LABEL_MARKER = re.compile(rf"<<label:({'|'.join(LABELS)})>>", re.IGNORECASE)
 
 _DEFAULT_HOLD_S = 30.0
 """How long a ``timeout=True`` request holds its connection unless released earlier."""
@@ -695,9 +695,11 @@ class FakeOpenAIServer(LocalHTTPServer):
             except ValueError:
                 phrase = "Error"
             call.outcome = f"error:{status}"
-            handler._send_error_json(
-                status, f"Injected {status} {phrase} for model {model!r}", err_type, extra
-            )
+            message = f"Injected {status} {phrase} for model {model!r}"
+            if status == 401:  # as some providers do: the rejected key echoed back
+                given = handler.headers.get("Authorization", "").removeprefix("Bearer ")
+                message = f"Incorrect API key provided: {given}.\nSee your dashboard."
+            handler._send_error_json(status, message, err_type, extra)
             return
 
         if not self.fine_tuning.serves(key):

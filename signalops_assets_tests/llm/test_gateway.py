@@ -51,6 +51,14 @@ def test_non_retryable_error_goes_straight_to_fallback(fake_llm: FakeOpenAIServe
     assert response.ok and fake_llm.call_count("denied") == 1
 
 
+def test_a_provider_echoing_the_key_never_puts_it_in_the_error(fake_llm: FakeOpenAIServer) -> None:
+    fake_llm.set_behavior("denied", status=401)  # the fake echoes the rejected key
+    response = gw(fake_llm, num_retries=0).complete(LLMRequest(model="openai/denied", messages=MSG))
+    assert not response.ok and response.error and "AuthenticationError" in response.error
+    assert "sk-test-secret" not in response.error and "[redacted]" in response.error
+    assert "\n" not in response.error and "dashboard" not in response.error  # the first line
+
+
 def test_timeout_is_a_failure_not_an_exception(fake_llm: FakeOpenAIServer) -> None:
     fake_llm.set_behavior("slow", timeout=True)
     started = time.perf_counter()
