@@ -1,5 +1,5 @@
 """Review records as plain data (no SDK, no database): building them, their stable ids, and
-turning a reviewer's answer into a verdict.
+turning a reviewer's answer into a decision.
 
 Dataset design (one dataset per project, ``<project>-dpo-review`` unless named):
 
@@ -22,12 +22,12 @@ only) and never duplicates it. If the chosen or rejected text of a pair changes,
 *new* record: the Argilla server does not update the fields of an existing record on upsert
 (only its metadata and responses), so reusing the id would leave reviewers looking at stale
 text. The old record stays; :class:`SubmittedReview` carries ``record_id`` so callers can drop
-verdicts on content that is no longer current (compare with :func:`record_id_for`).
+decisions on content that is no longer current (compare with :func:`record_id_for`).
 
-How a submitted response becomes a verdict (:func:`resolve_verdict`): ``discard`` always
+How a submitted response becomes a decision (:func:`resolve_decision`): ``discard`` always
 wins; otherwise a ranking with a clear winner decides (winner == ``chosen_side`` → ``keep``,
 else ``swap``), because the reviewer ranked blind; without a usable ranking the ``verdict``
-label (``keep``/``swap``) is taken as given. One verdict per (record, reviewer).
+label (``keep``/``swap``) is taken as given. One decision per (record, reviewer).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class SubmittedReview:
     which content was judged."""
 
     pair_id: int
-    verdict: str  # a ReviewDecision value: keep | swap | discard
+    decision: str  # a ReviewDecision value: keep | swap | discard
     reviewer: str | None
     record_id: str = ""
 
@@ -99,7 +99,9 @@ def record_id_for(pair: PairForReview) -> str:
 
 
 def chosen_side_for(pair: PairForReview) -> Side:
-    """Which response slot holds *chosen*: a stable coin flip on (project, pair id)."""
+    """Which response slot holds *chosen*: a stable coin flip on (project, pair id). Not
+    `hashing.stable_unit`: records already in Argilla were laid out by this bit, and a re-push
+    of a pair must keep its sides."""
     digest = hashlib.sha256(f"{pair.project_id}\x00{pair.pair_id}".encode()).digest()
     return "a" if digest[0] % 2 == 0 else "b"
 
@@ -136,10 +138,10 @@ def build_record(pair: PairForReview) -> dict[str, Any]:
     return {"id": record_id_for(pair), "fields": fields, "metadata": metadata}
 
 
-def resolve_verdict(
+def resolve_decision(
     label: str | None, ranking: Sequence[str] | None, chosen_side: str | None
 ) -> ReviewDecision | None:
-    """One reviewer's verdict from the ``verdict`` label and the ``ranking`` (best first).
+    """One reviewer's decision from the ``verdict`` label and the ``ranking`` (best first).
 
     ``discard`` wins; a ranking whose first entry is ``a``/``b`` decides keep/swap against the
     hidden ``chosen_side`` (the reviewer ranked blind); else the label keep/swap as given.

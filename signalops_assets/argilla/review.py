@@ -1,10 +1,10 @@
-"""Human review of DPO preference pairs in Argilla (SDK 2.x), and reading the verdicts back.
+"""Human review of DPO preference pairs in Argilla (SDK 2.x), and reading the decisions back.
 
 No Dagster and no database here: callers build :class:`PairForReview` from their rows and get
 plain :class:`PushSummary` / :class:`SubmittedReview` values back. ``argilla`` is an optional extra
 (``signalops-assets[argilla]``) and a heavy import, so it is imported inside the functions.
 
-Records, ids and verdicts are built in :mod:`signalops_assets.argilla.records`; the dataset schema
+Records, ids and decisions are built in :mod:`signalops_assets.argilla.records`; the dataset schema
 is :mod:`signalops_assets.argilla.schema`.
 
 Errors from the SDK, HTTP and the network surface as :class:`ArgillaError`: one line, naming
@@ -26,13 +26,13 @@ from signalops_assets.argilla.records import (
     build_record,
     default_dataset_name,
     ranking_order,
-    resolve_verdict,
+    resolve_decision,
 )
 from signalops_assets.argilla.schema import (
     META_CHOSEN_SIDE,
     META_PAIR_ID,
+    QUESTION_DECISION,
     QUESTION_RANKING,
-    QUESTION_VERDICT,
     build_settings,
     check_schema,
 )
@@ -145,7 +145,7 @@ def push_pairs(
     )
 
 
-def fetch_verdicts(
+def fetch_decisions(
     *,
     api_url: str,
     api_key: str,
@@ -155,16 +155,16 @@ def fetch_verdicts(
     timeout: float = DEFAULT_TIMEOUT_S,
     retries: int = DEFAULT_RETRIES,
 ) -> list[SubmittedReview]:
-    """Every *submitted* response in the dataset as a verdict, sorted by pair id then reviewer.
+    """Every *submitted* response in the dataset as a decision, sorted by pair id then reviewer.
 
     Needs a key whose user is owner or admin (the SDK searches all users' responses). Records
     without a ``pair_id`` and responses without a usable answer are skipped.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    verdicts: list[SubmittedReview] = []
+    decisions: list[SubmittedReview] = []
     with adapter.session(
-        api_url=api_url, api_key=api_key, timeout=timeout, retries=retries, action="fetch verdicts"
+        api_url=api_url, api_key=api_key, timeout=timeout, retries=retries, action="fetch decisions"
     ) as (rg, client):
         ws = adapter.require_workspace(client, workspace, api_url)
         ds = adapter.find_dataset(client, dataset, ws)
@@ -181,13 +181,13 @@ def fetch_verdicts(
             with_suggestions=False,
             batch_size=min(batch_size, MAX_SEARCH_PAGE),
         ):
-            verdicts.extend(
-                _record_verdicts(record, lambda uid: adapter.username(client, uid, usernames))
+            decisions.extend(
+                _record_decisions(record, lambda uid: adapter.username(client, uid, usernames))
             )
-    return sorted(verdicts, key=lambda v: (v.pair_id, v.reviewer or "", v.record_id))
+    return sorted(decisions, key=lambda v: (v.pair_id, v.reviewer or "", v.record_id))
 
 
-def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list[SubmittedReview]:
+def _record_decisions(record: Any, username: Callable[[str], str | None]) -> list[SubmittedReview]:
     metadata = dict(record.metadata or {})
     pair_id = metadata.get(META_PAIR_ID)
     if isinstance(pair_id, bool) or not isinstance(pair_id, int | str):
@@ -202,18 +202,18 @@ def _record_verdicts(record: Any, username: Callable[[str], str | None]) -> list
     for user_id, status, values in adapter.raw_responses(record):
         if status != "submitted":
             continue
-        label = values.get(QUESTION_VERDICT)
-        verdict = resolve_verdict(
+        label = values.get(QUESTION_DECISION)
+        decision = resolve_decision(
             label if isinstance(label, str) else None,
             ranking_order(values.get(QUESTION_RANKING)),
             side if isinstance(side, str) else None,
         )
-        if verdict is None:
+        if decision is None:
             continue
         reviewer = username(user_id) if user_id else None
         out.append(
             SubmittedReview(
-                pair_id=pair, verdict=verdict, reviewer=reviewer, record_id=str(record.id)
+                pair_id=pair, decision=decision, reviewer=reviewer, record_id=str(record.id)
             )
         )
     return out

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from signalops_assets.argilla.client import ArgillaError
 from signalops_assets.redaction import display_url
-from signalops_assets.vocab import PairSource, values
+from signalops_assets.vocab import PairSource, ReviewDecision, values
 
 SOURCES: Final[tuple[str, ...]] = values(PairSource)
 SIDES: Final[tuple[str, ...]] = ("a", "b")
@@ -17,7 +17,7 @@ FIELD_POST: Final = "post"
 FIELD_A: Final = "response_a"
 FIELD_B: Final = "response_b"
 QUESTION_RANKING: Final = "ranking"
-QUESTION_VERDICT: Final = "verdict"
+QUESTION_DECISION: Final = "verdict"  # the question's name in datasets already created
 META_PAIR_ID: Final = "pair_id"
 META_PROJECT: Final = "project"
 META_SOURCE: Final = "source"
@@ -26,7 +26,7 @@ META_LENGTH_DELTA: Final = "length_delta"
 META_CHOSEN_SIDE: Final = "chosen_side"
 
 _FIELDS: Final = (FIELD_PROMPT, FIELD_POST, FIELD_A, FIELD_B)
-_QUESTIONS: Final = (QUESTION_RANKING, QUESTION_VERDICT)
+_QUESTIONS: Final = (QUESTION_RANKING, QUESTION_DECISION)
 _METADATA: Final = (
     META_PAIR_ID,
     META_PROJECT,
@@ -43,7 +43,7 @@ Response A and Response B in an order that varies from record to record on purpo
 
 1. Read the prompt (and the original post, when shown).
 2. Ranking: put the better reply first. Leave it empty only if you cannot tell.
-3. Verdict: "discard" when the pair should not be used for training (both replies are bad,
+3. Decision: "discard" when the pair should not be used for training (both replies are bad,
    they are equally good, or the post is off-topic or unsafe). Otherwise choose "keep":
    your ranking decides which reply is preferred. "swap" is for reviewers who know the
    stored order and want to flip it without ranking.
@@ -91,10 +91,10 @@ def build_settings(rg: Any, client: Any, min_submitted: int = 1) -> Any:
                 client=client,
             ),
             rg.LabelQuestion(
-                name=QUESTION_VERDICT,
-                title="Verdict",
+                name=QUESTION_DECISION,
+                title="Decision",
                 description="discard drops the pair; otherwise your ranking decides.",
-                labels={"keep": "Keep", "swap": "Swap", "discard": "Discard"},
+                labels={decision.value: decision.value.title() for decision in ReviewDecision},
                 required=True,
                 client=client,
             ),

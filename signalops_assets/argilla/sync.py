@@ -1,7 +1,7 @@
-"""Preference pairs ⇄ Argilla: push unreviewed pairs, apply reviewers' verdicts back.
+"""Preference pairs ⇄ Argilla: push unreviewed pairs, apply reviewers' decisions back.
 
 A swapped pair is pushed in its original orientation, so its Argilla record id stays the same and
-applying the same verdicts twice changes nothing.
+applying the same decisions twice changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from signalops_assets.argilla.records import (
     default_dataset_name,
     record_id_for,
 )
-from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pairs
+from signalops_assets.argilla.review import PushSummary, fetch_decisions, push_pairs
 from signalops_assets.argilla.settings import ArgillaSettings
 from signalops_assets.db.models import Post, PreferencePair
 from signalops_assets.db.session import session_scope
@@ -29,7 +29,7 @@ REVIEWER_REASON = "reviewer"
 
 def _for_review(pair: PreferencePair, post_text: str) -> PairForReview:
     chosen, rejected = pair.chosen, pair.rejected
-    if pair.review_verdict == ReviewDecision.SWAP:  # show reviewers what they first saw
+    if pair.review_decision == ReviewDecision.SWAP:  # show reviewers what they first saw
         chosen, rejected = rejected, chosen
     return PairForReview(
         pair_id=pair.id,
@@ -46,7 +46,7 @@ def _for_review(pair: PreferencePair, post_text: str) -> PairForReview:
 
 def pairs_for_review(engine: Engine, project_id: str) -> list[PairForReview]:
     """Pairs worth a reviewer's time: not filtered by quality (reviewer-discarded ones stay
-    in the dataset, so their record and verdict remain visible)."""
+    in the dataset, so their record and decision remain visible)."""
     with session_scope(engine) as session:
         rows = session.execute(
             select(PreferencePair, Post.text)
@@ -92,7 +92,7 @@ def push_project(
 
 @dataclass
 class SyncSummary:
-    verdicts_read: int = 0
+    decisions_read: int = 0
     applied: Counter[str] = field(default_factory=Counter)
     unchanged: int = 0
     stale: int = 0
@@ -101,23 +101,23 @@ class SyncSummary:
     dataset_missing: bool = False  # nothing pushed yet: the sync read nothing, changed nothing
 
 
-def _majority(verdicts: list[SubmittedReview]) -> str | None:
-    counts = Counter(v.verdict for v in verdicts).most_common()
+def _majority(reviews: list[SubmittedReview]) -> str | None:
+    counts = Counter(v.decision for v in reviews).most_common()
     if len(counts) > 1 and counts[0][1] == counts[1][1]:
         return None
     return counts[0][0]
 
 
-def apply_verdicts(
-    engine: Engine, project_id: str, verdicts: list[SubmittedReview], min_submitted: int = 1
+def apply_decisions(
+    engine: Engine, project_id: str, reviews: list[SubmittedReview], min_submitted: int = 1
 ) -> SyncSummary:
     """keep → as exported; swap → chosen and rejected exchanged; discard → filtered with
     reason `reviewer`. Several reviewers: the majority decides once `min_submitted` have
     answered (fewer: pending); a tie changes nothing."""
-    summary = SyncSummary(verdicts_read=len(verdicts))
+    summary = SyncSummary(decisions_read=len(reviews))
     by_pair: dict[int, list[SubmittedReview]] = {}
-    for verdict in verdicts:
-        by_pair.setdefault(verdict.pair_id, []).append(verdict)
+    for review in reviews:
+        by_pair.setdefault(review.pair_id, []).append(review)
     with session_scope(engine) as session:
         for pair_id, group in sorted(by_pair.items()):
             pair = session.get(PreferencePair, pair_id)
@@ -128,7 +128,7 @@ def apply_verdicts(
             current = record_id_for(_for_review(pair, post_text))
             group = [v for v in group if not v.record_id or v.record_id == current]
             if not group:
-                summary.stale += 1  # verdicts on text that has since changed
+                summary.stale += 1  # decisions on text that has since changed
                 continue
             if len(group) < min_submitted:
                 summary.pending += 1
@@ -146,7 +146,7 @@ def apply_verdicts(
 
 def _apply(pair: PreferencePair, decision: str) -> bool:
     keep, swap, discard = ReviewDecision.KEEP, ReviewDecision.SWAP, ReviewDecision.DISCARD
-    previous = pair.review_verdict or keep
+    previous = pair.review_decision or keep
     if decision == previous:
         return False
     if (previous == swap) != (decision == swap) and decision != discard:
@@ -157,7 +157,7 @@ def _apply(pair: PreferencePair, decision: str) -> bool:
         pair.filtered, pair.filter_reason = True, REVIEWER_REASON
     elif pair.filter_reason == REVIEWER_REASON:
         pair.filtered, pair.filter_reason = False, None
-    pair.review_verdict = decision
+    pair.review_decision = decision
     return True
 
 
@@ -169,7 +169,7 @@ def sync_project(
     min_submitted: int | None = None,
 ) -> SyncSummary:
     try:
-        verdicts = fetch_verdicts(
+        decisions = fetch_decisions(
             api_url=settings.api_url,
             api_key=settings.api_key,
             workspace=settings.workspace,
@@ -177,4 +177,4 @@ def sync_project(
         )
     except ArgillaDatasetMissing:
         return SyncSummary(dataset_missing=True)
-    return apply_verdicts(engine, project_id, verdicts, _min_submitted(project_id, min_submitted))
+    return apply_decisions(engine, project_id, decisions, _min_submitted(project_id, min_submitted))

@@ -119,19 +119,19 @@ def _messages(prompt: str) -> list[dict[str, Any]]:
 def _review(draft_id: int, collect: bool, change: Callable[[Session], Transition]) -> None:
     """Run one transition (and, with collect, its pair) in one transaction, then report."""
     from signalops_assets.db.session import session_scope
-    from signalops_assets.preferences.collector import DPOCollector
+    from signalops_assets.preferences.collector import PAIR_KINDS, DPOCollector
 
     with session_scope(common.engine()) as session:
         done = change(session)
         message = f"draft {draft_id}: {done.draft.status}"
-        if collect and done.event.kind in ("edited", "rejected"):
+        if collect and done.event.kind in PAIR_KINDS:
             outcome = DPOCollector().collect_event(session, done.event, done.draft)
             if outcome.status == "no_pair":
                 message += " (no DPO pair: no better text given)"
             else:
                 kept = f"filtered: {outcome.filter_reason}" if outcome.filter_reason else "kept"
                 message += f" (DPO pair {outcome.pair_id}, source {outcome.source}, {kept})"
-        elif done.event.kind in ("edited", "rejected"):
+        elif done.event.kind in PAIR_KINDS:
             message += " (DPO pair left to the collector)"
     click.echo(message)
 

@@ -71,7 +71,7 @@ def list_cmd(project_id: str | None, filtered: bool | None, limit: int) -> None:
 def sync_argilla(
     project_id: str | None, argilla_url: str | None, workspace: str | None, dataset: str | None
 ) -> None:
-    """Apply reviewers' Argilla verdicts: swap flips a pair, discard filters it (reason
+    """Apply reviewers' Argilla decisions: swap flips a pair, discard filters it (reason
     `reviewer`). The next dpo_jsonl export follows them."""
     from signalops_assets.argilla.records import default_dataset_name
     from signalops_assets.argilla.sync import sync_project
@@ -89,6 +89,6 @@ def sync_argilla(
             continue
         applied = ", ".join(f"{k}={v}" for k, v in sorted(s.applied.items())) or "none"
         click.echo(
-            f"{pid}: {s.verdicts_read} verdicts read; applied {applied}; "
+            f"{pid}: {s.decisions_read} decisions read; applied {applied}; "
             f"{s.unchanged} unchanged, {s.stale} stale, {s.tied} tied"
         )

@@ -20,6 +20,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from signalops_assets.vocab import DraftStatus, ExperimentMode, ExperimentStatus
+
+_ONE_ACTIVE = f"status = '{ExperimentStatus.ACTIVE.value}'"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -125,7 +129,7 @@ class Draft(Base):
     prompt: Mapped[str] = mapped_column(Text)
     text_generated: Mapped[str] = mapped_column(Text)
     text_final: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=DraftStatus.PENDING.value, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The Langfuse trace and generation that wrote text_generated: review scores land there.
@@ -174,8 +178,8 @@ class ABExperiment(Base):
             "uq_ab_experiments_one_active",
             "project_id",
             unique=True,
-            sqlite_where=text("status = 'active'"),
-            postgresql_where=text("status = 'active'"),
+            sqlite_where=text(_ONE_ACTIVE),
+            postgresql_where=text(_ONE_ACTIVE),
         ),
     )
 
@@ -184,8 +188,8 @@ class ABExperiment(Base):
     primary_model: Mapped[str] = mapped_column(String(200))
     canary_model: Mapped[str] = mapped_column(String(200))
     canary_pct: Mapped[float] = mapped_column(Float)
-    mode: Mapped[str] = mapped_column(String(10), default="split")
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    mode: Mapped[str] = mapped_column(String(10), default=ExperimentMode.SPLIT.value)
+    status: Mapped[str] = mapped_column(String(20), default=ExperimentStatus.ACTIVE.value)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
     hypothesis: Mapped[str] = mapped_column(Text, default="")
@@ -246,7 +250,7 @@ class PreferencePair(Base):
     length_delta: Mapped[int] = mapped_column(Integer, default=0)
     filtered: Mapped[bool] = mapped_column(Boolean, default=False)
     filter_reason: Mapped[str | None] = mapped_column(String(60))
-    review_verdict: Mapped[str | None] = mapped_column(String(20))
+    review_decision: Mapped[str | None] = mapped_column("review_verdict", String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,4 +1,4 @@
-"""The optional Argilla review step: push pairs, pull reviewers' verdicts back."""
+"""The optional Argilla review step: push pairs, pull reviewers' decisions back."""
 
 from typing import Any
 
@@ -22,7 +22,7 @@ from signalops_assets.resources import ArgillaResource, DatabaseResource
 def argilla_dataset(
     context: AssetExecutionContext, database: DatabaseResource, argilla: ArgillaResource
 ) -> MaterializeResult[None]:
-    """Push preference pairs to an Argilla review dataset and apply submitted verdicts
+    """Push preference pairs to an Argilla review dataset and apply submitted decisions
     (swap flips a pair, discard filters it); apply reviewers' relevance labels and offer the
     next unlabelled judged posts for labelling. Skipped, successfully, when Argilla is not
     configured (ARGILLA_API_URL + ARGILLA_API_KEY)."""
@@ -58,7 +58,7 @@ def argilla_dataset(
                     project_id,
                     pushed.dataset,
                     pushed.pushed,
-                    synced.verdicts_read,
+                    synced.decisions_read,
                     synced.applied.get("swap", 0),
                     synced.applied.get("discard", 0),
                     synced.applied.get("keep", 0),
@@ -77,7 +77,7 @@ def argilla_dataset(
         "project",
         "dataset",
         "pushed",
-        "verdicts",
+        "decisions",
         "swapped",
         "discarded",
         "kept",

@@ -7,7 +7,7 @@ Rejected is always the generated draft and the prompt is the draft's stored prom
 Duplicates are impossible by construction: every pair is written with INSERT ... ON CONFLICT DO
 NOTHING on (draft_id, source), so two collectors racing on the same events insert it once.
 A re-edit (a second `edited` event) refreshes the existing edit pair to the draft's latest text,
-unless an Argilla reviewer already gave the pair a verdict (then the reviewed pair is kept).
+unless an Argilla reviewer already gave the pair a decision (then the reviewed pair is kept).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from signalops_assets.db.writes import insert_ignore, rowcount
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.preferences.quality import evaluate_pair, normalize_review_text
 from signalops_assets.preferences.review import get_draft
-from signalops_assets.vocab import PairSource
+from signalops_assets.vocab import DraftStatus, PairSource
 
 CURSOR_NAME = "dpo_collector"
-PAIR_KINDS = ("edited", "rejected")
+PAIR_KINDS = (DraftStatus.EDITED, DraftStatus.REJECTED)  # the events that can yield a pair
 # Stored when a metric was not computed (the pair was too long to measure).
 NOT_MEASURED = -1
 
@@ -129,7 +129,7 @@ class DPOCollector:
                 .where(
                     PreferencePair.draft_id == draft.id,
                     PreferencePair.source == source,
-                    PreferencePair.review_verdict.is_(None),
+                    PreferencePair.review_decision.is_(None),
                     PreferencePair.chosen != chosen,
                 )
                 .values(**values)

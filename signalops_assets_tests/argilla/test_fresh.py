@@ -28,7 +28,7 @@ def test_no_pairs_still_creates_the_dataset_and_sync_before_it_is_a_no_op(
     engine: Engine, spectra: ProjectConfig, fake_argilla: FakeArgillaServer
 ) -> None:
     missing = sync_project(engine, "spectra", settings(fake_argilla))
-    assert missing.dataset_missing and missing.verdicts_read == 0
+    assert missing.dataset_missing and missing.decisions_read == 0
     assert fake_argilla.dataset(DATASET) is None  # a sync never creates anything
 
     pushed = push_project(engine, "spectra", settings(fake_argilla))
@@ -36,7 +36,7 @@ def test_no_pairs_still_creates_the_dataset_and_sync_before_it_is_a_no_op(
     assert fake_argilla.dataset(DATASET) is not None and fake_argilla.record_count(DATASET) == 0
     assert not push_project(engine, "spectra", settings(fake_argilla)).created_dataset
     synced = sync_project(engine, "spectra", settings(fake_argilla))
-    assert not synced.dataset_missing and synced.verdicts_read == 0
+    assert not synced.dataset_missing and synced.decisions_read == 0
 
 
 def test_cli_sync_before_any_push_says_so_and_exits_0(

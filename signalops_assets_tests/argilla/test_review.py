@@ -17,9 +17,9 @@ from signalops_assets.argilla.records import (
     build_record,
     chosen_side_for,
     record_id_for,
-    resolve_verdict,
+    resolve_decision,
 )
-from signalops_assets.argilla.review import PushSummary, fetch_verdicts, push_pairs
+from signalops_assets.argilla.review import PushSummary, fetch_decisions, push_pairs
 from signalops_assets.argilla.settings import ArgillaSettings, argilla_settings
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 
@@ -131,10 +131,10 @@ def test_record_layout_and_stable_ids() -> None:
         ("maybe", None, "a", None),
     ],
 )
-def test_resolve_verdict(
+def test_resolve_decision(
     label: str | None, ranking: list[str] | None, side: str, expected: str | None
 ) -> None:
-    assert resolve_verdict(label, ranking, side) == expected
+    assert resolve_decision(label, ranking, side) == expected
 
 
 def test_push_mixed_projects_needs_dataset_and_empty_push_only_creates_the_dataset(
@@ -229,7 +229,7 @@ def test_push_in_batches(fake_argilla: FakeArgillaServer) -> None:
     assert fake_argilla.record_count(DATASET) == 5
 
 
-def test_fetch_verdicts_maps_submitted_responses_to_pairs(fake_argilla: FakeArgillaServer) -> None:
+def test_fetch_decisions_maps_submitted_responses_to_pairs(fake_argilla: FakeArgillaServer) -> None:
     pairs = {i: make_pair(i) for i in (1, 2, 3, 4)}
     push(fake_argilla, list(pairs.values()))
 
@@ -251,20 +251,22 @@ def test_fetch_verdicts_maps_submitted_responses_to_pairs(fake_argilla: FakeArgi
     )
     fake_argilla.add_response(DATASET, rid(4), {"verdict": "keep"}, status="draft", username="bo")
 
-    verdicts = fetch_verdicts(
+    decisions = fetch_decisions(
         api_url=fake_argilla.url, api_key=fake_argilla.api_key, workspace="argilla", dataset=DATASET
     )
-    assert verdicts == [
-        SubmittedReview(pair_id=1, verdict="swap", reviewer="ana", record_id=rid(1)),
-        SubmittedReview(pair_id=2, verdict="discard", reviewer="ana", record_id=rid(2)),
-        SubmittedReview(pair_id=3, verdict="keep", reviewer="ana", record_id=rid(3)),
-        SubmittedReview(pair_id=3, verdict="swap", reviewer="bo", record_id=rid(3)),
+    assert decisions == [
+        SubmittedReview(pair_id=1, decision="swap", reviewer="ana", record_id=rid(1)),
+        SubmittedReview(pair_id=2, decision="discard", reviewer="ana", record_id=rid(2)),
+        SubmittedReview(pair_id=3, decision="keep", reviewer="ana", record_id=rid(3)),
+        SubmittedReview(pair_id=3, decision="swap", reviewer="bo", record_id=rid(3)),
     ]
     # Re-pushing keeps the reviewed records and their responses.
     push(fake_argilla, list(pairs.values()))
     assert fake_argilla.record_count(DATASET) == 4
     assert (
-        len(fetch_verdicts(api_url=fake_argilla.url, api_key=fake_argilla.api_key, dataset=DATASET))
+        len(
+            fetch_decisions(api_url=fake_argilla.url, api_key=fake_argilla.api_key, dataset=DATASET)
+        )
         == 4
     )
 
@@ -277,10 +279,10 @@ def test_ranking_order_uses_rank_not_list_order(fake_argilla: FakeArgillaServer)
     # Server-shaped ranking listed in option order with the chosen side ranked 2nd.
     ranking = {"value": [{"value": side, "rank": 2}, {"value": loser, "rank": 1}]}
     fake_argilla.add_response(DATASET, record_id_for(pair), {"verdict": "keep", "ranking": ranking})
-    [verdict] = fetch_verdicts(
+    [decision] = fetch_decisions(
         api_url=fake_argilla.url, api_key=fake_argilla.api_key, dataset=DATASET
     )
-    assert verdict.verdict == "swap"
+    assert decision.decision == "swap"
 
 
 def test_bad_key_is_a_one_line_error_without_the_key(
@@ -290,7 +292,7 @@ def test_bad_key_is_a_one_line_error_without_the_key(
     caplog.set_level(logging.DEBUG)  # the SDK, httpx and httpcore log at DEBUG/INFO
     for call in (
         lambda: push_pairs([make_pair(1)], api_url=fake_argilla.url, api_key=bad_key),
-        lambda: fetch_verdicts(api_url=fake_argilla.url, api_key=bad_key, dataset=DATASET),
+        lambda: fetch_decisions(api_url=fake_argilla.url, api_key=bad_key, dataset=DATASET),
     ):
         with pytest.raises(ArgillaError) as info:
             call()
@@ -321,7 +323,7 @@ def test_server_errors_become_argilla_errors(fake_argilla: FakeArgillaServer) ->
         push(fake_argilla, [make_pair(1)], workspace="missing")
 
     with pytest.raises(ArgillaError, match="no dataset 'nope'"):
-        fetch_verdicts(api_url=fake_argilla.url, api_key=fake_argilla.api_key, dataset="nope")
+        fetch_decisions(api_url=fake_argilla.url, api_key=fake_argilla.api_key, dataset="nope")
 
 
 def test_existing_dataset_with_other_schema_is_refused(fake_argilla: FakeArgillaServer) -> None:

@@ -1,4 +1,4 @@
-"""Preference pairs pushed to the real Argilla SDK's fake server, verdicts applied back."""
+"""Preference pairs pushed to the real Argilla SDK's fake server, decisions applied back."""
 
 from __future__ import annotations
 
@@ -113,4 +113,4 @@ def test_min_submitted_reviewers_complete_a_record_and_their_majority_decides(
     assert dict(three.applied) == {"swap": 1} and three.pending == 0
     with session_scope(engine) as session:
         pair = session.get(PreferencePair, pair_id)
-        assert pair is not None and (pair.chosen, pair.review_verdict) == ("generated 0", "swap")
+        assert pair is not None and (pair.chosen, pair.review_decision) == ("generated 0", "swap")

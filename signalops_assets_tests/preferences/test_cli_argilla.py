@@ -86,7 +86,7 @@ def test_push_review_sync_export(
     before = pair_rows(engine)
     synced = invoke("preferences", "sync-argilla", "--project", "spectra")
     assert synced.exit_code == 0, synced.output
-    assert "2 verdicts read; applied discard=1, swap=1" in synced.output
+    assert "2 decisions read; applied discard=1, swap=1" in synced.output
     after = {row[0]: row for row in pair_rows(engine)}
     swapped, discarded = after[reviewed[0]], after[reviewed[1]]
     assert (swapped[1], swapped[2]) == (before[0][2], before[0][1])

@@ -100,7 +100,7 @@ def test_a_re_edit_refreshes_the_pair_unless_reviewed(
     collect_pending(engine)
     with session_scope(engine) as session:
         reviewed = session.scalars(select(PreferencePair).where(PreferencePair.draft_id == ids[1]))
-        reviewed.one().review_verdict = "keep"
+        reviewed.one().review_decision = "keep"
         d.edit(session, ids[0], EDITED)
         d.edit(session, ids[1], "Second edit, ignored: the pair was reviewed.")
     summary = collect_pending(engine)
