@@ -48,6 +48,7 @@ from signalops_assets.db.migrate import ensure_schema
 from signalops_assets.db.models import ABExperiment, Judgment, Post, Project
 from signalops_assets.db.session import make_engine
 from signalops_assets.experiments.analysis import ExperimentResult, analyze_experiment
+from signalops_assets.vocab import LABELS
 
 DEFAULT_ROWS = 1_000_000
 RUNS = 3
@@ -56,7 +57,6 @@ TARGET_RATIO = 20.0
 TARGET_SECONDS = 3.0
 EXPERIMENT_ID = "bench-exp"
 PROJECT_ID = "bench"
-LABELS = ("relevant", "irrelevant", "maybe")
 MODELS = {"primary": "openai/gpt-4o-mini", "canary": "ft:gpt-4o-mini:signalops:judge-v2"}
 TIMEOUT_ERROR = "latency budget exceeded: > 8000 ms"
 PARSE_ERROR = "parse failure: label 'n/a' not in relevant/irrelevant/maybe"

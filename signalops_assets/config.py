@@ -19,6 +19,7 @@ from pydantic import (
 from signalops_assets.errors import ConfigError, SignalOpsError
 from signalops_assets.settings import PROJECT_ID_PATTERN, settings
 from signalops_assets.validation import check_text
+from signalops_assets.vocab import ExperimentMode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +99,7 @@ class ExperimentConfig(BaseModel):
     sequential_tuning_labels: int = Field(2000, ge=10)
     guardrails: GuardrailConfig = Field(default_factory=GuardrailConfig)
     # After a candidate passes its offline gate: start an experiment against it (None: don't).
-    auto_start: Literal["shadow", "split"] | None = None
+    auto_start: ExperimentMode | None = None
     # On a promote_canary verdict with guardrails passing: promote (True) or only report.
     auto_promote: bool = False
 

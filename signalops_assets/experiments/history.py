@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from signalops_assets.db.models import ABExperiment, ExperimentAnalysis
 from signalops_assets.db.session import session_scope
 from signalops_assets.experiments.analysis import ExperimentResult, analyze_experiment, record
+from signalops_assets.vocab import ExperimentStatus
 
 RECENT_DAYS = 7
 
@@ -21,8 +22,9 @@ def due_experiment_ids(session: Session, now: datetime | None = None) -> list[st
         select(ABExperiment.experiment_id)
         .where(
             or_(
-                ABExperiment.status.in_(("active", "paused")),
-                (ABExperiment.status == "completed") & (ABExperiment.ended_at >= since),
+                ABExperiment.status.in_((ExperimentStatus.ACTIVE, ExperimentStatus.PAUSED)),
+                (ABExperiment.status == ExperimentStatus.COMPLETED)
+                & (ABExperiment.ended_at >= since),
             )
         )
         .order_by(ABExperiment.started_at)

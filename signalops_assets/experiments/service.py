@@ -32,9 +32,9 @@ MODES = values(ExperimentMode)
 STATUSES = values(ExperimentStatus)
 # action -> (statuses it may start from, status it ends in)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "pause": (("active",), "paused"),
-    "resume": (("paused",), "active"),
-    "stop": (("active", "paused"), "completed"),
+    "pause": ((ExperimentStatus.ACTIVE,), ExperimentStatus.PAUSED),
+    "resume": ((ExperimentStatus.PAUSED,), ExperimentStatus.ACTIVE),
+    "stop": ((ExperimentStatus.ACTIVE, ExperimentStatus.PAUSED), ExperimentStatus.COMPLETED),
 }
 
 

@@ -14,6 +14,7 @@ from signalops_assets.judging.judges import LLMPromptJudge, RelevanceJudge
 from signalops_assets.judging.prompts import FewShot
 from signalops_assets.llm.gateway import LLMGateway
 from signalops_assets.llm.model_ids import is_fine_tuned
+from signalops_assets.vocab import ExperimentStatus
 
 
 def project_judge_model(session: Session, project: ProjectConfig) -> str:
@@ -39,7 +40,10 @@ def current_experiment(session: Session, project_id: str) -> ABExperiment | None
     """The project's active experiment, else its most recently started paused one."""
     return session.scalar(
         select(ABExperiment)
-        .where(ABExperiment.project_id == project_id, ABExperiment.status.in_(("active", "paused")))
+        .where(
+            ABExperiment.project_id == project_id,
+            ABExperiment.status.in_((ExperimentStatus.ACTIVE, ExperimentStatus.PAUSED)),
+        )
         # "active" sorts before "paused": an active experiment always wins.
         .order_by(ABExperiment.status, ABExperiment.started_at.desc())
         .limit(1)

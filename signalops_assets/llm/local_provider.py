@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+from signalops_assets.vocab import Label
+
 PROVIDER = "local"
 # The strict variant needs two signals for "relevant": a second offline judge, so the sample
 # project can run a real A/B experiment without any API key.
@@ -56,13 +58,13 @@ def keyword_judgment(messages: list[dict[str, Any]], threshold: int = 1) -> dict
     neg = [s for s in negative if s in post]
     score = len(pos) - len(neg)
     if not post.strip():
-        return {"label": "irrelevant", "confidence": 0.9, "reasoning": "empty post"}
+        return {"label": Label.IRRELEVANT.value, "confidence": 0.9, "reasoning": "empty post"}
     if score >= threshold:
-        label, confidence = "relevant", min(0.55 + 0.15 * score, 0.95)
+        label, confidence = Label.RELEVANT.value, min(0.55 + 0.15 * score, 0.95)
     elif score <= -1 or not pos or score < threshold - 1:
-        label, confidence = "irrelevant", min(0.6 + 0.1 * max(len(neg), 1), 0.95)
+        label, confidence = Label.IRRELEVANT.value, min(0.6 + 0.1 * max(len(neg), 1), 0.95)
     else:
-        label, confidence = "maybe", 0.5
+        label, confidence = Label.MAYBE.value, 0.5
     why = f"positive signals: {', '.join(pos) or 'none'}; negative: {', '.join(neg) or 'none'}"
     return {"label": label, "confidence": round(confidence, 2), "reasoning": why}
 

@@ -30,12 +30,17 @@ from signalops_assets.vocab import DraftStatus, values
 STATUSES = values(DraftStatus)
 # new status -> the statuses it may be reached from
 ALLOWED_FROM: dict[str, frozenset[str]] = {
-    "approved": frozenset({"pending"}),
-    "edited": frozenset({"pending", "approved", "edited"}),
-    "rejected": frozenset({"pending"}),
-    "sent": frozenset({"approved", "edited"}),
+    DraftStatus.APPROVED: frozenset({DraftStatus.PENDING}),
+    DraftStatus.EDITED: frozenset({DraftStatus.PENDING, DraftStatus.APPROVED, DraftStatus.EDITED}),
+    DraftStatus.REJECTED: frozenset({DraftStatus.PENDING}),
+    DraftStatus.SENT: frozenset({DraftStatus.APPROVED, DraftStatus.EDITED}),
 }
-_VERB = {"approved": "approve", "edited": "edit", "rejected": "reject", "sent": "mark as sent"}
+_VERB: dict[str, str] = {
+    DraftStatus.APPROVED: "approve",
+    DraftStatus.EDITED: "edit",
+    DraftStatus.REJECTED: "reject",
+    DraftStatus.SENT: "mark as sent",
+}
 # Any fixed number: the key of the advisory lock that orders draft-event writes on PostgreSQL.
 _EVENT_LOCK_KEY = 0x5D0F7E
 

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from signalops_assets.db.models import Draft
 from signalops_assets.llm.score_queue import queue_score
 from signalops_assets.llm.trace_ids import score_id_for
+from signalops_assets.vocab import DraftStatus
 
 DRAFT_OUTCOME = "draft_outcome"
 CORRECTION = "output"  # Langfuse stores every CORRECTION score under this name
-OUTCOMES = ("approved", "edited", "rejected")
+OUTCOMES = (DraftStatus.APPROVED, DraftStatus.EDITED, DraftStatus.REJECTED)
 
 
 def score_review(session: Session, draft: Draft, outcome: str, corrected: str | None) -> None:

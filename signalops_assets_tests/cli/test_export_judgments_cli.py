@@ -13,12 +13,12 @@ from sqlalchemy import Engine, func, select
 
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import Judgment as JudgmentRow
-from signalops_assets.db.models import Post
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import JudgeResult, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.service import store_judgments
+from signalops_assets.vocab import LABELS
 
 PREVIOUS = b'{"messages": []}\n'
 
@@ -47,8 +47,8 @@ def seed(engine: Engine) -> None:
             ],
         )
         session.flush()
-        ids = session.scalars(select(JudgmentRow.id).order_by(JudgmentRow.post_id)).all()
-        for judgment_id, label in zip(ids, ("relevant", "irrelevant", "maybe"), strict=True):
+        ids = session.scalars(select(Judgment.id).order_by(Judgment.post_id)).all()
+        for judgment_id, label in zip(ids, LABELS, strict=True):
             label_judgment(session, judgment_id, label)
 
 

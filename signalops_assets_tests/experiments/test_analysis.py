@@ -22,8 +22,8 @@ from signalops_assets.experiments.analysis import analyze_experiment
 from signalops_assets.experiments.history import analyze_and_record
 from signalops_assets.experiments.registry import register_model, set_training_posts
 from signalops_assets.experiments.sequential import two_sample_test
+from signalops_assets.vocab import LABELS
 
-LABELS = ["relevant", "irrelevant", "maybe"]
 CFG = ExperimentConfig()
 
 

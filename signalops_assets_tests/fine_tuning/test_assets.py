@@ -21,6 +21,7 @@ from signalops_assets.fine_tuning.assets import (
     judge_training_set,
 )
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets.vocab import LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 ASSETS = [judge_training_set, fine_tuned_judge, candidate_offline_gate, candidate_experiment]
@@ -94,7 +95,7 @@ def test_failing_gate_blocks_the_experiment(
                 inp = PostInput(post.id, post.platform_id, post.author, post.author_bio, post.text)
                 label = run_async(judge.ajudge(inp))[0].label
             else:
-                label = rng.choice(["relevant", "irrelevant", "maybe"])
+                label = rng.choice(LABELS)
             session.execute(update(Post).where(Post.id == post.id).values(human_label=label))
     project_file.write_text(project_file.read_text() + "\nfine_tuning:\n  gate_margin: 0.0\n")
     result = _run(db_url)

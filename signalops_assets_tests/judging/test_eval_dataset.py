@@ -11,6 +11,7 @@ from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.eval_dataset import eval_dataset_name, is_held_out
+from signalops_assets.vocab import LABELS
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
 DATASET = eval_dataset_name("spectra")
@@ -20,7 +21,7 @@ def label_first(engine: Engine, n: int) -> dict[str, tuple[int, str]]:
     with session_scope(engine) as session:
         posts = list(session.scalars(select(Post).order_by(Post.id).limit(n)))
         for i, post in enumerate(posts):
-            post.human_label = ("relevant", "irrelevant", "maybe")[i % 3]
+            post.human_label = LABELS[i % 3]
         return {p.platform_id: (p.id, str(p.human_label)) for p in posts}
 
 

@@ -17,6 +17,7 @@ from signalops_assets.llm.litellm_setup import get_litellm
 from signalops_assets.llm.local_provider import conform
 from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.tracing import get_tracer
+from signalops_assets.vocab import LABELS
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
@@ -26,7 +27,7 @@ POSTS = [
 ]
 EXAMPLES = tuple(
     FewShot(PostInput(100 + i, f"x:{100 + i}", "@ex", "", "long example text " * 150), label)
-    for i, label in enumerate(("relevant", "irrelevant", "maybe"))
+    for i, label in enumerate(LABELS)
 )
 
 
