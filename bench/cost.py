@@ -40,8 +40,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from signalops_assets.config import ProjectConfig, load_project_config
 from signalops_assets.db.migrate import ensure_schema
-from signalops_assets.db.models import Judgment as JudgmentRow
-from signalops_assets.db.models import Post
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import make_engine, session_scope
 from signalops_assets.experiments.service import create_experiment
 from signalops_assets.judging.ab import ABTestJudge
@@ -149,7 +148,7 @@ def _add_day(engine: Engine, n: int) -> None:
         )
 
 
-def _baseline_step(judge: Any, posts: list[PostInput]) -> tuple[float, int]:
+def _baseline_step(judge: RelevanceJudge, posts: list[PostInput]) -> tuple[float, int]:
     spent = {"usd": 0.0, "n": 0}
 
     def write(groups: list[list[JudgeResult]]) -> None:
@@ -229,12 +228,12 @@ def ours(
 
 def _answers_per_version(engine: Engine) -> float:
     """Successful paid answers (superseded history included) per (post, model, version)."""
-    key = (JudgmentRow.post_id, JudgmentRow.model_id, JudgmentRow.prompt_version)
+    key = (Judgment.post_id, Judgment.model_id, Judgment.prompt_version)
     with session_scope(engine) as session:
         counts = list(
             session.scalars(
                 select(func.count())
-                .where(JudgmentRow.error.is_(None), JudgmentRow.reused_from_id.is_(None))
+                .where(Judgment.error.is_(None), Judgment.reused_from_id.is_(None))
                 .group_by(*key)
             )
         )

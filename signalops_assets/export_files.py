@@ -110,7 +110,7 @@ class LineWriter:
         if "\n" in line or "\r" in line:
             # A line break would split one record across two lines of the file.
             raise ValueError(f"line {self.count + 1} contains a line break")
-        self._fh.write(line + "\n")  # one call: cheaper than two for lines of a few KB
+        self._fh.write(line + "\n")  # one call per line
         self.count += 1
 
 

@@ -94,14 +94,14 @@ def seed_judgments(engine: Engine, project_id: str, judgments: Sequence[JudgeRes
     with session_scope(engine) as session:
         result = store_judgments(session, project_id, judgments)
         assert result.stored == len(judgments), result
-    from signalops_assets.db.models import Judgment as JudgmentRow
+    from signalops_assets.db.models import Judgment
 
     with session_scope(engine) as session:
         rows = {
             (r.post_id, r.judge_key): r.id
             for r in session.execute(
-                select(JudgmentRow.id, JudgmentRow.post_id, JudgmentRow.judge_key).where(
-                    JudgmentRow.superseded.is_(False)
+                select(Judgment.id, Judgment.post_id, Judgment.judge_key).where(
+                    Judgment.superseded.is_(False)
                 )
             )
         }

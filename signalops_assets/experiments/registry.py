@@ -149,14 +149,6 @@ def set_active(session: Session, model_id: str, active: bool) -> ModelRegistryEn
     return entry
 
 
-def activate_model(session: Session, model_id: str) -> ModelRegistryEntry:
-    return set_active(session, model_id, True)
-
-
-def deactivate_model(session: Session, model_id: str) -> ModelRegistryEntry:
-    return set_active(session, model_id, False)
-
-
 def read_training_posts(session: Session, path: Path) -> list[int]:
     """Post ids from a training-posts file: one post per line, either a database post id or
     `project_id<TAB>platform_id` (what `export training-data --type judgments` writes next to

@@ -16,8 +16,8 @@ with n = n_primary + n_canary. The *test* compares z = diff / SE0 with the bound
 SE0 is the standard error under the null hypothesis of equal rates, from the pooled rate:
 SE0^2 = p(1 - p)(1/n1 + 1/n2). The unpooled standard error is zero for an arm at 0% or 100%
 observed agreement, which is the normal state of a small canary arm, and a test built on it
-declares winners from a handful of labels (the seeded A/A grid in the test suite measured
-6.8-46.5% false winners with it at canary shares <= 10%; <= 2.5% with SE0). SE0 cannot
+declares winners from a handful of labels (the seeded A/A grid in the test suite holds the
+pooled test to its false-winner bound at canary shares down to 5%). SE0 cannot
 collapse while either arm has a single disagreement, and when both arms agree on every label
 there is no evidence of any difference. The displayed interval uses the unpooled variance
 (with SE0 as a floor), so it is a description, not the test.
@@ -51,9 +51,9 @@ DEFAULT_TUNING_PARAMETER = 2000.0
 # judgments, so 200 spends its power around 2,000 judgments, where a 3-point skew of a 20%
 # canary becomes detectable.
 DEFAULT_SRM_CONCENTRATION = 200.0
-# Ville's bound makes 3% the worst case however often it is read; over 30 nightly looks the
-# seeded A/A simulation in the suite measures under 1%, and a 23%-vs-20% skew over 2,000 posts
-# (BF ~ 40) is still flagged.
+# Ville's bound makes 3% the worst case however often it is read; the seeded simulations in
+# the suite check it over many nightly looks, and that a 23%-vs-20% skew over 2,000 posts is
+# still flagged.
 DEFAULT_SRM_ALPHA = 0.03
 
 

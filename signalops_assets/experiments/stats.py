@@ -23,9 +23,6 @@ class Interval:
     low: float
     high: float
 
-    def excludes(self, value: float) -> bool:
-        return value < self.low or value > self.high
-
 
 @dataclass(frozen=True, slots=True)
 class ChiSquareResult:

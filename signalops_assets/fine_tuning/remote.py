@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select, update
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.session import session_scope
 from signalops_assets.db.training_models import FineTuneJob
+from signalops_assets.db.writes import rowcount
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.fine_tuning import litellm_backend as backend
 from signalops_assets.fine_tuning.training_sets import TrainingSetSummary, split_post_ids
@@ -137,11 +138,13 @@ def _register(session: Any, job: FineTuneJob, remote: backend.RemoteStatus) -> b
 
     assert remote.fine_tuned_model is not None
     model_id = registry_model_id(str(job.provider), remote.fine_tuned_model)
-    won = session.execute(
-        update(FineTuneJob)
-        .where(FineTuneJob.id == job.id, FineTuneJob.model_id.is_(None))
-        .values(status="succeeded", model_id=model_id, updated_at=_now())
-    ).rowcount
+    won = rowcount(
+        session.execute(
+            update(FineTuneJob)
+            .where(FineTuneJob.id == job.id, FineTuneJob.model_id.is_(None))
+            .values(status="succeeded", model_id=model_id, updated_at=_now())
+        )
+    )
     if not won or get_model(session, model_id) is not None:
         return False  # already registered (by an earlier poll, or by hand)
     training_set = require_training_set(session, job.training_set_id)

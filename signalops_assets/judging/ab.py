@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Any
 
 from signalops_assets.hashing import stable_unit
 from signalops_assets.judging.judges import JudgeResult, LLMPromptJudge, Slot
@@ -71,7 +70,7 @@ class ABTestJudge:
             }
         return {self.done_key: frozenset({primary, canary})}
 
-    def judge_for(self, slot: Slot) -> Any:
+    def judge_for(self, slot: Slot) -> LLMPromptJudge:
         """The arm's own judge (whose `request(post)` is what this slot sends)."""
         return self.canary if slot.arm == Arm.CANARY else self.primary
 

@@ -52,7 +52,7 @@ def judge_configured_projects(
     """The body of judged_posts, shared with its daily-partitioned variant (judging.partitions),
     which passes the partition's [created_from, created_to) window."""
     from signalops_assets.db.counts import count_rows
-    from signalops_assets.db.models import Judgment as JudgmentRow
+    from signalops_assets.db.models import Judgment
     from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
     from signalops_assets.judging.batches import BatchSubmission, submit_pending
@@ -190,7 +190,7 @@ def judge_configured_projects(
         # The current judge's totals, one row (and one set of plotted keys) per arm.
         "by_arm": table(ARM_COLUMNS, arm_rows),
         **figures,
-        **table_metadata(JudgmentRow, count_rows(engine, JudgmentRow, project_ids)),
+        **table_metadata(Judgment, count_rows(engine, Judgment, project_ids)),
         "database": database.display_url(),
         **{k: MetadataValue.url(v) for k, v in langfuse_links(tracer, context.run_id).items()},
     }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import Judgment as JudgmentRow
+from signalops_assets.db.models import Judgment
 from signalops_assets.judging.judges import (
     JudgeResult,
     RelevanceJudge,
@@ -42,7 +42,7 @@ class WorkItem:
     """A pending post and the current judgments that can matter to it."""
 
     post: PostInput
-    known: tuple[JudgmentRow, ...] = ()
+    known: tuple[Judgment, ...] = ()
 
 
 def work_items(
@@ -56,27 +56,27 @@ def work_items(
     versions = {v for vs in keys.values() for v in vs}
     models = {a for p in posts for s in judge.slots(p) for a in model_aliases(s.model)}
     rows = session.scalars(
-        select(JudgmentRow).where(
-            JudgmentRow.post_id.in_([p.post_id for p in posts]),
-            JudgmentRow.superseded.is_(False),
+        select(Judgment).where(
+            Judgment.post_id.in_([p.post_id for p in posts]),
+            Judgment.superseded.is_(False),
             or_(
-                JudgmentRow.judge_key.in_(list(keys)),
+                Judgment.judge_key.in_(list(keys)),
                 and_(
-                    JudgmentRow.error.is_(None),
-                    JudgmentRow.prompt_version.in_(list(versions)),
-                    JudgmentRow.model_id.in_(list(models)),
+                    Judgment.error.is_(None),
+                    Judgment.prompt_version.in_(list(versions)),
+                    Judgment.model_id.in_(list(models)),
                 ),
             ),
         )
     )
-    by_post: dict[int, list[JudgmentRow]] = {}
+    by_post: dict[int, list[Judgment]] = {}
     for row in rows:
         session.expunge(row)  # read after the session closes, in the event loop
         by_post.setdefault(row.post_id, []).append(row)
     return [WorkItem(p, tuple(by_post.get(p.post_id, ()))) for p in posts]
 
 
-def _own_done(own: JudgmentRow | None, slot: Slot, policy: Policy) -> bool:
+def _own_done(own: Judgment | None, slot: Slot, policy: Policy) -> bool:
     if own is None:
         return policy.retry_failed  # a retry re-judges failures only
     if own.error is None:
@@ -86,7 +86,7 @@ def _own_done(own: JudgmentRow | None, slot: Slot, policy: Policy) -> bool:
     return not policy.retry_failed and own.attempt >= policy.max_attempts
 
 
-def _reusable(known: Iterable[JudgmentRow], slot: Slot) -> JudgmentRow | None:
+def _reusable(known: Iterable[Judgment], slot: Slot) -> Judgment | None:
     aliases = set(model_aliases(slot.model))
     found = [
         r
@@ -101,7 +101,7 @@ def _reusable(known: Iterable[JudgmentRow], slot: Slot) -> JudgmentRow | None:
     return found[0] if found else None
 
 
-def reused_judgment(row: JudgmentRow, slot: Slot) -> JudgeResult:
+def reused_judgment(row: Judgment, slot: Slot) -> JudgeResult:
     """`row`'s answer under `slot`: same label, confidence, latency and trace; no cost, since
     nothing was paid for it (the original row carries the cost, counted once)."""
     return JudgeResult(
@@ -146,8 +146,7 @@ async def run_plan(judge: RelevanceJudge, plan: PostPlan) -> list[JudgeResult]:
 
 def slot_request(judge: RelevanceJudge, post: PostInput, slot: Slot) -> LLMRequest:
     """The request a slot's call sends: what a batch file would hold for it."""
-    request: LLMRequest = judge.judge_for(slot).request(post)
-    return request
+    return judge.judge_for(slot).request(post)
 
 
 def slot_judgment(post: PostInput, slot: Slot, response: LLMResponse) -> JudgeResult:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import Judgment as JudgmentRow
+from signalops_assets.db.models import Judgment
 from signalops_assets.llm.score_queue import queue_score
 from signalops_assets.llm.trace_ids import score_id_for
 from signalops_assets.llm.tracing import Tracer, get_tracer
@@ -96,19 +96,19 @@ def _read_scores(session: Session) -> None:
     session.flush()
     for start in range(0, len(post_ids), _CHUNK):
         rows = session.execute(
-            select(JudgmentRow)
+            select(Judgment)
             .where(
-                JudgmentRow.post_id.in_(post_ids[start : start + _CHUNK]),
-                JudgmentRow.trace_id.is_not(None),
-                JudgmentRow.human_label.is_not(None),
+                Judgment.post_id.in_(post_ids[start : start + _CHUNK]),
+                Judgment.trace_id.is_not(None),
+                Judgment.human_label.is_not(None),
             )
-            .order_by(JudgmentRow.id)
+            .order_by(Judgment.id)
         ).scalars()
         for row in rows:
             queue_score(session, **_human_score(row))
 
 
-def _human_score(row: JudgmentRow) -> dict[str, Any]:
+def _human_score(row: Judgment) -> dict[str, Any]:
     trace_id = str(row.trace_id)
     return {
         "trace_id": trace_id,

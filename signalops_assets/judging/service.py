@@ -20,8 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from signalops_assets.db.models import Judgment as JudgmentRow
-from signalops_assets.db.models import Post
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import JudgeResult, RelevanceJudge
 from signalops_assets.judging.plan import Policy, WorkItem, plan_post, run_plan, work_items
@@ -68,14 +67,14 @@ def pending_filter(project_id: str, judge: RelevanceJudge, **options: Any) -> Pe
 
 
 def _current(key: str) -> Any:
-    row = aliased(JudgmentRow)
+    row = aliased(Judgment)
     return row, and_(row.post_id == Post.id, row.judge_key == key, row.superseded.is_(False))
 
 
 def _new_version_failures(key: str, versions: frozenset[str]) -> tuple[Any, ColumnElement[bool]]:
     """Failures of a current prompt version kept as history under an older success (see
     store_judgments: a failure never replaces a success)."""
-    row = aliased(JudgmentRow)
+    row = aliased(Judgment)
     return row, and_(
         row.post_id == Post.id,
         row.judge_key == key,

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from signalops_assets.db.models import ABResult
-from signalops_assets.db.models import Judgment as JudgmentRow
+from signalops_assets.db.models import ABResult, Judgment
 from signalops_assets.judging.judges import JudgeResult
 
 
@@ -39,18 +38,18 @@ def _history_attempts(
         return {}
     rows = session.execute(
         select(
-            JudgmentRow.post_id,
-            JudgmentRow.judge_key,
-            JudgmentRow.prompt_version,
-            func.max(JudgmentRow.attempt),
+            Judgment.post_id,
+            Judgment.judge_key,
+            Judgment.prompt_version,
+            func.max(Judgment.attempt),
         )
         .where(
-            JudgmentRow.post_id.in_({j.post_id for j in judgments}),
-            JudgmentRow.judge_key.in_({j.judge_key for j in judgments}),
-            JudgmentRow.superseded.is_(True),
-            JudgmentRow.error.is_not(None),
+            Judgment.post_id.in_({j.post_id for j in judgments}),
+            Judgment.judge_key.in_({j.judge_key for j in judgments}),
+            Judgment.superseded.is_(True),
+            Judgment.error.is_not(None),
         )
-        .group_by(JudgmentRow.post_id, JudgmentRow.judge_key, JudgmentRow.prompt_version)
+        .group_by(Judgment.post_id, Judgment.judge_key, Judgment.prompt_version)
     )
     return {(p, k, v): int(a or 0) for p, k, v, a in rows}
 
@@ -70,16 +69,16 @@ def store_judgments(
     previous = {
         (r.post_id, r.judge_key): r
         for r in session.execute(
-            select(JudgmentRow.id, JudgmentRow.post_id, JudgmentRow.judge_key)
-            .add_columns(JudgmentRow.error, JudgmentRow.attempt, JudgmentRow.prompt_version)
+            select(Judgment.id, Judgment.post_id, Judgment.judge_key)
+            .add_columns(Judgment.error, Judgment.attempt, Judgment.prompt_version)
             .where(
-                JudgmentRow.post_id.in_({j.post_id for j in judgments}),
-                JudgmentRow.judge_key.in_({j.judge_key for j in judgments}),
-                JudgmentRow.superseded.is_(False),
+                Judgment.post_id.in_({j.post_id for j in judgments}),
+                Judgment.judge_key.in_({j.judge_key for j in judgments}),
+                Judgment.superseded.is_(False),
             )
         )
     }
-    rows: list[tuple[JudgeResult, JudgmentRow]] = []
+    rows: list[tuple[JudgeResult, Judgment]] = []
     replaced: list[int] = []
     history: list[JudgeResult] = []
     for judgment in judgments:
@@ -100,9 +99,7 @@ def store_judgments(
             result.attempts[(judgment.post_id, judgment.judge_key)] = attempt
     if replaced:
         session.execute(delete(ABResult).where(ABResult.judgment_id.in_(replaced)))
-        session.execute(
-            update(JudgmentRow).where(JudgmentRow.id.in_(replaced)).values(superseded=True)
-        )
+        session.execute(update(Judgment).where(Judgment.id.in_(replaced)).values(superseded=True))
         session.flush()  # the old row leaves the partial unique index before the new one enters
     tried = _history_attempts(session, history)
     for judgment in history:
@@ -132,9 +129,9 @@ def store_judgments(
     return result
 
 
-def to_row(result: JudgeResult, project_id: str, attempt: int) -> JudgmentRow:
+def to_row(result: JudgeResult, project_id: str, attempt: int) -> Judgment:
     """A judge's answer as a `judgments` row (a new column is added here, on purpose)."""
-    return JudgmentRow(
+    return Judgment(
         project_id=project_id,
         attempt=attempt,
         post_id=result.post_id,

@@ -190,7 +190,7 @@ def test_deactivated_or_drafter_models_are_refused(
 ) -> None:
     with session_scope(engine) as session:
         registry.register_model(session, CANARY, "openai", "judge")
-        registry.deactivate_model(session, CANARY)
+        registry.set_active(session, CANARY, False)
         registry.register_model(session, "openai/drafty", "openai", "drafter")
     with pytest.raises(SignalOpsError, match="deactivated"):
         make_experiment()
@@ -245,10 +245,10 @@ def test_promote_reactivates_a_registered_canary_and_records_the_override(
         pytest.raises(SignalOpsError, match=f"arm of active experiment {second}"),
         session_scope(engine) as session,
     ):
-        registry.deactivate_model(session, "ft:gpt-4o-mini:org::abc")
+        registry.set_active(session, "ft:gpt-4o-mini:org::abc", False)
     with session_scope(engine) as session:
         pause_experiment(session, second)
-        registry.deactivate_model(session, "ft:gpt-4o-mini:org::abc")
+        registry.set_active(session, "ft:gpt-4o-mini:org::abc", False)
     with session_scope(engine) as session:
         promoted = stop_experiment(session, second, promote=True, force_reason="t").extra[
             "promoted"

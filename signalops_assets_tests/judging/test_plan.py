@@ -4,7 +4,7 @@ request a call sends (the seam batch mode shares with interactive judging)."""
 from __future__ import annotations
 
 from signalops_assets.config import load_project
-from signalops_assets.db.models import Judgment as JudgmentRow
+from signalops_assets.db.models import Judgment
 from signalops_assets.judging.ab import ABTestJudge
 from signalops_assets.judging.judges import LLMPromptJudge
 from signalops_assets.judging.plan import (
@@ -31,10 +31,10 @@ def _shadow() -> ABTestJudge:
     )
 
 
-def _row(id_: int, key: str, model: str, version: str | None, **kw: object) -> JudgmentRow:
+def _row(id_: int, key: str, model: str, version: str | None, **kw: object) -> Judgment:
     values: dict[str, object] = {"error": None, "attempt": 1, "label": "relevant"}
     values.update(kw)
-    return JudgmentRow(
+    return Judgment(
         id=id_, post_id=7, judge_key=key, model_id=model, prompt_version=version,
         confidence=0.8, reasoning="r", latency_ms=12.0, cost_usd=0.01, trace_id="t1",
         reused_from_id=None, **values,

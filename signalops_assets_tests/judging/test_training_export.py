@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from signalops_assets.config import ProjectConfig
-from signalops_assets.db.models import Judgment as JudgmentRow
-from signalops_assets.db.models import Post
+from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import SignalOpsError
 from signalops_assets.judging.finetuned import fine_tuned_judge
@@ -76,8 +75,8 @@ def judge_posts(
 
 def judgment_ids(engine: Engine, post_id: int) -> list[int]:
     with session_scope(engine) as session:
-        stmt = select(JudgmentRow.id).where(JudgmentRow.post_id == post_id)
-        return list(session.scalars(stmt.order_by(JudgmentRow.id)))
+        stmt = select(Judgment.id).where(Judgment.post_id == post_id)
+        return list(session.scalars(stmt.order_by(Judgment.id)))
 
 
 def test_examples_are_what_the_finetuned_judge_sends(
