@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from signalops_assets.config import LLMConfig
     from signalops_assets.llm.gateway import LLMGateway
     from signalops_assets.llm.settings import LLMSettings
+    from signalops_assets.llm.tracing import Tracer
 
 
 class DatabaseResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -56,6 +57,17 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
         default=1, description="Default processes making a big run's calls (1: the step's own)"
     )
 
+    def tracer(self) -> "Tracer":
+        """The tracer this step's LLM calls report to: Langfuse when LANGFUSE_* are set, else a
+        no-op. Flushed when the step ends (`teardown_after_execution`)."""
+        from signalops_assets.llm.tracing import get_tracer
+
+        return get_tracer()
+
+    def teardown_after_execution(self, context: object) -> None:
+        """Send what the step traced (spans, scores) before its process may exit."""
+        self.tracer().flush()
+
     def settings(self, project: "LLMConfig") -> "LLMSettings":
         from signalops_assets.llm.settings import LLMSettings, resolve
 
@@ -65,6 +77,7 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
             num_retries=self.num_retries,
             max_concurrency=self.max_concurrency,
             processes=self.processes,
+            tracer=self.tracer(),
         )
         return resolve(project, defaults)
 
@@ -75,6 +88,7 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
             api_base=api_base or self.api_base or None,
             timeout_s=self.timeout_s,
             num_retries=self.num_retries,
+            tracer=self.tracer(),
         )
 
 

@@ -85,26 +85,19 @@ def eval_dataset_cmd(project_id: str, fraction: float | None) -> None:
 def retry(project_id: str | None, error_like: str | None) -> None:
     """Judge again every post whose current judgment failed, given up or not, with the
     project's current judge; the failures stay as superseded history."""
-    from signalops_assets.db.session import session_scope
-    from signalops_assets.judging.factory import create_judge
-    from signalops_assets.judging.service import judge_pending
+    from signalops_assets.judging.project_run import judge_project, project_judge
     from signalops_assets.llm.settings import environment_defaults, resolve
-    from signalops_assets.posts import ensure_project
 
     loop = common.project_loop(project_id)  # all checked before a call
     engine = common.engine()
     for cfg in loop:  # each project traced, the tracer flushed after it
         settings = resolve(cfg.llm, environment_defaults())
-        with session_scope(engine) as session:
-            ensure_project(session, cfg)
-            judge = create_judge(session, settings.gateway(), cfg)
-        summary = judge_pending(
+        judge = project_judge(engine, cfg, settings)
+        summary = judge_project(
             engine,
-            cfg.project_id,
+            cfg,
+            settings,
             judge,
-            max_concurrency=settings.max_concurrency,
-            processes=settings.processes,
-            max_attempts=cfg.llm.max_attempts,
             retry_failed=True,
             error_like=error_like,
             on_progress=_progress_to_stderr(cfg.project_id),

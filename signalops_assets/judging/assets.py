@@ -56,17 +56,14 @@ def judge_configured_projects(
     from signalops_assets.db.models import Post as PostRow
     from signalops_assets.db.session import session_scope
     from signalops_assets.judging.batches import BatchSubmission, submit_pending
-    from signalops_assets.judging.factory import create_judge
+    from signalops_assets.judging.project_run import judge_project, project_judge
     from signalops_assets.judging.service import (
         JudgeRunSummary,
         count_pending,
-        judge_pending,
         pending_filter,
     )
     from signalops_assets.judging.totals import judge_totals
     from signalops_assets.llm.langfuse_links import langfuse_links
-    from signalops_assets.llm.tracing import get_tracer
-    from signalops_assets.posts import ensure_project
 
     engine = database.engine()
     run_rows, arm_rows, figures = [], [], {}
@@ -76,7 +73,7 @@ def judge_configured_projects(
         0,
     )
 
-    tracer = get_tracer()
+    tracer = llm.tracer()
     given_up = submitted = 0
     batch_notes: list[str] = []
     loop = configured_projects(run_id=context.run_id)
@@ -84,9 +81,7 @@ def judge_configured_projects(
     for project in loop:  # each project traced, the tracer flushed after it
         project_id = project.project_id
         settings = llm.settings(project.llm)
-        with session_scope(engine) as session:
-            ensure_project(session, project)
-            judge = create_judge(session, settings.gateway(), project)
+        judge = project_judge(engine, project, settings)
         context.log.info(f"{project_id}: judging with {judge.description}")
         batch: BatchSubmission | str | None = None  # None: interactive (llm.mode)
         if project.llm.mode == "batch":  # or why this judge runs interactively after all
@@ -101,13 +96,11 @@ def judge_configured_projects(
             submitted += batch.posts
             summary = JudgeRunSummary(judge=f"{judge.description} (batch mode)")
         else:
-            summary = judge_pending(
+            summary = judge_project(
                 engine,
-                project_id,
+                project,
+                settings,
                 judge,
-                max_concurrency=settings.max_concurrency,
-                processes=settings.processes,
-                max_attempts=project.llm.max_attempts,
                 created_from=created_from,
                 created_to=created_to,
                 on_progress=progress_logger(context, project_id, "posts"),

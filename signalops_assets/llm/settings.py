@@ -7,12 +7,13 @@ so a project that says nothing inherits the resource's value instead of the mode
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from signalops_assets.config import LLMConfig
     from signalops_assets.llm.gateway import LLMGateway
+    from signalops_assets.llm.tracing import Tracer
 
 API_BASE_ENV = "SIGNALOPS_LLM_API_BASE"
 
@@ -24,12 +25,17 @@ class LLMSettings:
     num_retries: int = 2
     max_concurrency: int = 16
     processes: int = 1
+    # The tracer the gateway reports to: the Dagster resource's (None: the process's own).
+    tracer: Tracer | None = field(default=None, compare=False, repr=False)
 
     def gateway(self) -> LLMGateway:
         from signalops_assets.llm.gateway import LLMGateway
 
         return LLMGateway(
-            api_base=self.api_base, timeout_s=self.timeout_s, num_retries=self.num_retries
+            api_base=self.api_base,
+            timeout_s=self.timeout_s,
+            num_retries=self.num_retries,
+            tracer=self.tracer,
         )
 
 
@@ -49,4 +55,5 @@ def resolve(project: LLMConfig, defaults: LLMSettings) -> LLMSettings:
             project.max_concurrency if "max_concurrency" in named else defaults.max_concurrency
         ),
         processes=project.processes if "processes" in named else defaults.processes,
+        tracer=defaults.tracer,
     )

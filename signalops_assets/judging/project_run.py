@@ -1,0 +1,45 @@
+"""One project's pending posts judged with its configured judge and LLM settings: the step
+`judged_posts` and `signalops judgments retry` share (each adds its own reporting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from signalops_assets.config import ProjectConfig
+from signalops_assets.db.session import session_scope
+from signalops_assets.judging.factory import create_judge
+from signalops_assets.judging.judges import RelevanceJudge
+from signalops_assets.judging.service import judge_pending
+from signalops_assets.judging.summary import JudgeRunSummary
+from signalops_assets.llm.settings import LLMSettings
+from signalops_assets.posts import ensure_project
+
+
+def project_judge(engine: Engine, project: ProjectConfig, settings: LLMSettings) -> RelevanceJudge:
+    """The project's current judge (experiment arms, fine-tune or prompt), the project row
+    created first if this database has never seen it."""
+    with session_scope(engine) as session:
+        ensure_project(session, project)
+        return create_judge(session, settings.gateway(), project)
+
+
+def judge_project(
+    engine: Engine,
+    project: ProjectConfig,
+    settings: LLMSettings,
+    judge: RelevanceJudge,
+    **options: Any,
+) -> JudgeRunSummary:
+    """`judge_pending` with the project's concurrency, processes and attempt limit; `options`
+    are judge_pending's other keywords (partition window, retry_failed, on_progress...)."""
+    return judge_pending(
+        engine,
+        project.project_id,
+        judge,
+        max_concurrency=settings.max_concurrency,
+        processes=settings.processes,
+        max_attempts=project.llm.max_attempts,
+        **options,
+    )
