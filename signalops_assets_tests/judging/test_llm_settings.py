@@ -4,7 +4,6 @@ judged_posts (the user's path) by what the fake provider receives."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,12 @@ from dagster import materialize
 from sqlalchemy import Engine, select
 
 from signalops_assets.config import load_project
-from signalops_assets.db.models import Judgment, Post
+from signalops_assets.db.models import Judgment
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.assets import judged_posts
 from signalops_assets.llm.settings import LLMSettings, resolve
-from signalops_assets.posts import ensure_project
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets_tests.factories import seed_posts
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 DEAD = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
@@ -37,17 +36,7 @@ def tiny(isolated_env: Path, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPa
     def make(n: int, **llm: Any) -> None:
         data = {**source, "project_id": "tiny", "llm": {"judge_model": "openai/judge-t", **llm}}
         path.write_text(yaml.safe_dump(data))
-        with session_scope(sqlite_engine) as session:
-            ensure_project(session, load_project("tiny"))
-            session.add_all(
-                Post(
-                    project_id="tiny",
-                    platform_id=f"t:{i}",
-                    text=f"post {i}",
-                    created_at=datetime.now(UTC),
-                )
-                for i in range(n)
-            )
+        seed_posts(sqlite_engine, isolated_env, [f"post {i}" for i in range(n)], "tiny", prefix="t")
 
     return make
 

@@ -4,7 +4,6 @@ Real LiteLLM against the fake OpenAI server, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,33 +12,20 @@ from sqlalchemy import Engine, func, select
 
 from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig, load_project
-from signalops_assets.db.models import Judgment, Post
+from signalops_assets.db.models import Judgment
 from signalops_assets.db.session import session_scope
 from signalops_assets.judging.judges import LLMPromptJudge
 from signalops_assets.judging.service import JudgeRunSummary, judge_pending
 from signalops_assets.llm.gateway import LLMGateway
-from signalops_assets.posts import ensure_project
+from signalops_assets_tests.factories import seed_posts
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 MODEL = "openai/judge-r"
 
 
-def add_posts(engine: Engine, n: int, project: ProjectConfig) -> list[int]:
-    with session_scope(engine) as session:
-        ensure_project(session, project)
-        posts = [
-            Post(
-                project_id=project.project_id,
-                platform_id=f"x:{i}",
-                author=f"@a{i}",
-                text=f"post {i}: our p99 latency doubled after the deploy",
-                created_at=datetime.now(UTC),
-            )
-            for i in range(n)
-        ]
-        session.add_all(posts)
-        session.flush()
-        return [p.id for p in posts]
+def add_posts(engine: Engine, tmp_path: Path, n: int) -> list[int]:
+    texts = [f"post {i}: our p99 latency doubled after the deploy" for i in range(n)]
+    return seed_posts(engine, tmp_path, texts, prefix="x").post_ids
 
 
 def judge(fake_llm: FakeOpenAIServer, project: ProjectConfig) -> LLMPromptJudge:
@@ -69,9 +55,11 @@ def run(
     return judge_pending(engine, "spectra", judge(fake_llm, cfg), max_concurrency=4, **kw)  # type: ignore[arg-type]
 
 
-def test_failed_then_recovered_provider(engine: Engine, fake_llm: FakeOpenAIServer) -> None:
+def test_failed_then_recovered_provider(
+    engine: Engine, fake_llm: FakeOpenAIServer, tmp_path: Path
+) -> None:
     cfg = load_project("spectra")
-    add_posts(engine, 5, cfg)
+    add_posts(engine, tmp_path, 5)
     fake_llm.set_behavior("judge-r", status=500)
     first = run(engine, fake_llm, cfg)
     assert (first.posts_judged, first.failures, first.given_up) == (5, 5, 0)
@@ -94,6 +82,7 @@ def test_gives_up_after_max_attempts_then_cli_retry(
     engine: Engine,
     fake_llm: FakeOpenAIServer,
     isolated_env: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = isolated_env / "projects" / "spectra.yaml"
@@ -104,7 +93,7 @@ def test_gives_up_after_max_attempts_then_cli_retry(
     )
     cfg = load_project("spectra")
     assert cfg.llm.max_attempts == 2
-    add_posts(engine, 4, cfg)
+    add_posts(engine, tmp_path, 4)
     fake_llm.set_behavior("judge-r", status=500)
     assert run(engine, fake_llm, cfg, max_attempts=2).given_up == 0
     assert run(engine, fake_llm, cfg, max_attempts=2).given_up == 4
@@ -133,14 +122,14 @@ def test_gives_up_after_max_attempts_then_cli_retry(
 
 
 def test_a_new_prompt_versions_failures_never_replace_the_old_label(
-    engine: Engine, fake_llm: FakeOpenAIServer
+    engine: Engine, fake_llm: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     """A prompt change met by a provider outage: every post keeps its last good label (current,
     counted) while the new version fails; the failures are history with their attempts, the
     post gives up after max_attempts like any failure, and an explicit retry replaces the label
     only with a success."""
     cfg = load_project("spectra")
-    add_posts(engine, 3, cfg)
+    add_posts(engine, tmp_path, 3)
     assert run(engine, fake_llm, cfg).failures == 0
     old = {r[0]: r[3] for r in rows(engine)}
     changed = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"temperature": 0.7})})
@@ -173,9 +162,11 @@ def test_a_new_prompt_versions_failures_never_replace_the_old_label(
     assert len(rows(engine)) == 3 + 6 + 3  # old successes, 6 failures, 3 new successes
 
 
-def test_crash_mid_run_keeps_finished_batches(engine: Engine, fake_llm: FakeOpenAIServer) -> None:
+def test_crash_mid_run_keeps_finished_batches(
+    engine: Engine, fake_llm: FakeOpenAIServer, tmp_path: Path
+) -> None:
     cfg = load_project("spectra")
-    ids = add_posts(engine, 30, cfg)
+    ids = add_posts(engine, tmp_path, 30)
     fake_llm.set_behavior("judge-r", latency_ms=20)
 
     class Crash(Exception):
