@@ -58,15 +58,13 @@ class LLMResource(ConfigurableResource):  # type: ignore[type-arg]
     )
 
     def tracer(self) -> "Tracer":
-        """The tracer this step's LLM calls report to: Langfuse when LANGFUSE_* are set, else a
-        no-op. Flushed when the step ends (`teardown_after_execution`)."""
+        """The tracer this resource's gateways report to: Langfuse when LANGFUSE_* are set, else
+        a no-op. The project loop flushes it after each project. (No teardown hook: that would
+        make this a generator resource, which `build_sensor_context(resources=...)` refuses
+        outside a `with` block.)"""
         from signalops_assets.llm.tracing import get_tracer
 
         return get_tracer()
-
-    def teardown_after_execution(self, context: object) -> None:
-        """Send what the step traced (spans, scores) before its process may exit."""
-        self.tracer().flush()
 
     def settings(self, project: "LLMConfig") -> "LLMSettings":
         from signalops_assets.llm.settings import LLMSettings, resolve

@@ -77,7 +77,7 @@ def test_ab_judgments_are_traced_with_tags_run_session_and_experiment_metadata(
     for key in (*otlp_receiver.env().values(), SECRET):
         if key.startswith(("pk-", "sk-")):
             assert key not in shown
-    # Nothing flushed here: the step sent its spans before it ended (the resource's teardown).
+    # Nothing flushed here: the project loop sent each project's spans before the step ended.
 
     judge_spans = otlp_receiver.spans("judge_relevance")
     assert len(judge_spans) == 24  # shadow: both arms judge each of the 12 posts
