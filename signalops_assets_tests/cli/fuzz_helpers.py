@@ -6,10 +6,8 @@ import json
 import re
 from typing import Any
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 from hypothesis import strategies as st
-
-from signalops_assets.cli.main import cli
 
 EXAMPLES: dict[str, int] = {}  # test name -> examples run, printed by the fuzz tests
 
@@ -64,10 +62,6 @@ def jsonl_file(draw: st.DrawFn, record: st.SearchStrategy[Any]) -> bytes:
     bom = draw(st.sampled_from([b"", b"\xef\xbb\xbf"]))
     end = draw(st.sampled_from([b"\n", b"\r\n"]))
     return bom + end.join(lines) + draw(st.sampled_from([b"", end]))
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
 
 
 REPORT = re.compile(r"^.+:\d+: skipped: .+$|^\.\.\. and \d+ more bad (lines|rows)$|^error: .+$")

@@ -9,24 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
-from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft, Project
 from signalops_assets.db.session import session_scope
+from signalops_assets_tests.cli.helpers import invoke, one_line_error
 from signalops_assets_tests.preferences.review_helpers import make_drafts
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result: Result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
-    assert fragment in result.stderr, result.stderr
 
 
 def draft_row(engine: Engine, draft_id: int) -> tuple[str, str | None]:

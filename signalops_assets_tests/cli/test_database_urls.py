@@ -10,19 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from signalops_assets.cli.main import cli
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result: Result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
-    assert fragment in result.stderr, result.stderr
+from signalops_assets_tests.cli.helpers import invoke, one_line_error
 
 
 @pytest.mark.parametrize(

@@ -6,19 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
-from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft, DraftEvent, PreferencePair
 from signalops_assets.db.session import session_scope
 from signalops_assets.preferences.formats import validate_file
+from signalops_assets_tests.cli.helpers import invoke, one_line_error
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, make_drafts
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
 
 
 def counts(engine: Engine) -> tuple[int, int, list[str]]:
@@ -27,13 +22,6 @@ def counts(engine: Engine) -> tuple[int, int, list[str]]:
         pairs = session.scalar(select(func.count()).select_from(PreferencePair)) or 0
         statuses = list(session.scalars(select(Draft.status).order_by(Draft.id)))
     return events, pairs, statuses
-
-
-def one_line_error(result: Result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
-    assert fragment in result.stderr, result.stderr
-    assert "Traceback" not in result.output
 
 
 def test_review_commands_and_collection(engine: Engine, spectra: ProjectConfig) -> None:

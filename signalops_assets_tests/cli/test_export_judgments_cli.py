@@ -19,18 +19,13 @@ from signalops_assets.judging.judges import JudgeResult, parse_judgment
 from signalops_assets.judging.labels import label_judgment
 from signalops_assets.judging.service import store_judgments
 from signalops_assets.vocab import LABELS
+from signalops_assets_tests.cli.helpers import one_line_error
 
 PREVIOUS = b'{"messages": []}\n'
 
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, ["export", "training-data", *args])
-
-
-def one_line_error(result: Result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
-    assert fragment in result.stderr, result.stderr
 
 
 def seed(engine: Engine) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import Draft, DraftEvent
 from signalops_assets.db.session import cached_engine, session_scope
-from signalops_assets_tests.cli.fuzz_helpers import EXAMPLES, any_text, check_cli, invoke
+from signalops_assets_tests.cli.fuzz_helpers import EXAMPLES, any_text, check_cli
+from signalops_assets_tests.cli.helpers import invoke
 from signalops_assets_tests.preferences.review_helpers import make_drafts
 
 

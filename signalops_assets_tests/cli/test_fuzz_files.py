@@ -23,12 +23,12 @@ from signalops_assets_tests.cli.fuzz_helpers import (
     EXAMPLES,
     any_text,
     check_cli,
-    invoke,
     json_scalars,
     json_values,
     jsonl_file,
     physical_lines,
 )
+from signalops_assets_tests.cli.helpers import invoke
 from signalops_assets_tests.preferences.review_helpers import judge, post_ids
 
 post_record = st.fixed_dictionaries(

@@ -8,28 +8,16 @@ import socket
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
 from signalops_assets.argilla.records import default_dataset_name, record_id_for
 from signalops_assets.argilla.sync import pairs_for_review
-from signalops_assets.cli.main import cli
 from signalops_assets.config import ProjectConfig
 from signalops_assets.db.models import PreferencePair
 from signalops_assets.db.session import session_scope
+from signalops_assets_tests.cli.helpers import invoke, one_line_error
 from signalops_assets_tests.fakes.argilla_server import FakeArgillaServer
 from signalops_assets_tests.preferences.review_helpers import BETTER, EDITED, make_drafts
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result: Result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
-    assert fragment in result.stderr, result.stderr
-    assert "Traceback" not in result.output
 
 
 def closed_port() -> int:

@@ -1,0 +1,19 @@
+"""What the CLI tests share: running a command in-process and the shape of a usage error."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner, Result
+
+from signalops_assets.cli.main import cli
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def one_line_error(result: Result, fragment: str) -> None:
+    """Exit 2, one `error: ...` line on stderr naming `fragment`, and no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert fragment in result.stderr, result.stderr
+    assert "Traceback" not in result.output
