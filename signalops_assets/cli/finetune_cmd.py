@@ -25,7 +25,9 @@ def _api_base() -> ApiBase:
 
 @finetune.command()
 @click.option("--project", "project_id", required=True)
-@click.option("--type", "model_type", type=click.Choice(values(ModelType)), default="judge")
+@click.option(
+    "--type", "model_type", type=click.Choice(values(ModelType)), default=ModelType.JUDGE.value
+)
 @click.option(
     "--backend",
     type=click.Choice(["local", "litellm"]),
@@ -59,7 +61,7 @@ def create(
 
     cfg = common.project(project_id)
     backend = backend or cfg.fine_tuning.backend
-    if model_type == "drafter":
+    if model_type == ModelType.DRAFTER:
         raise SignalOpsError(
             "drafter (DPO) fine-tunes are not available: LiteLLM 1.110 drops the DPO `method` "
             "from fine-tuning jobs (see README, fine-tuning); the DPO training set is recorded by "

@@ -16,7 +16,7 @@ from signalops_assets.db.models import ABExperiment, ExperimentAnalysis, Project
 from signalops_assets.db.session import session_scope
 from signalops_assets.errors import ConfigError, SignalOpsError
 from signalops_assets.experiments import registry
-from signalops_assets.vocab import ExperimentStatus, Verdict
+from signalops_assets.vocab import ExperimentStatus, ModelType, Verdict
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def promote_canary(
     entry = registry.get_model(session, canary)
     if entry is None:
         entry = registry.register_model(
-            session, canary, registry.guess_provider(canary), "judge", display_name=canary
+            session, canary, registry.guess_provider(canary), ModelType.JUDGE, display_name=canary
         )
     entry.is_active = True
     entry.extra = {**(entry.extra or {}), "promoted_by": experiment.experiment_id}

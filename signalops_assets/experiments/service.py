@@ -26,7 +26,7 @@ from signalops_assets.errors import (
     SignalOpsError,
 )
 from signalops_assets.experiments import registry
-from signalops_assets.vocab import ExperimentMode, ExperimentStatus, Verdict, values
+from signalops_assets.vocab import ExperimentMode, ExperimentStatus, ModelType, Verdict, values
 
 MODES = values(ExperimentMode)
 STATUSES = values(ExperimentStatus)
@@ -102,7 +102,7 @@ def _check_judge_model(session: Session, model: str) -> None:
     entry = registry.get_model(session, model)
     if entry is None:
         return  # unregistered prompted models are fine: the registry is opt-in
-    if entry.model_type != "judge":
+    if entry.model_type != ModelType.JUDGE:
         raise SignalOpsError(f"model '{model}' is registered as a {entry.model_type}, not a judge")
     if not entry.is_active:
         raise SignalOpsError(

@@ -17,6 +17,7 @@ from signalops_assets.db.session import session_scope
 from signalops_assets.db.training_models import TrainingSet, TrainingSetPost
 from signalops_assets.fine_tuning.training_sets import sha256_file
 from signalops_assets.preferences.export import SPLITS, ExportSummary
+from signalops_assets.vocab import ModelType
 
 
 def record_dpo_training_set(engine: Engine, summary: ExportSummary) -> tuple[int, bool] | None:
@@ -48,7 +49,7 @@ def record_dpo_training_set(engine: Engine, summary: ExportSummary) -> tuple[int
         row = TrainingSet(
             project_id=summary.project_id,
             kind="dpo",
-            model_type="drafter",
+            model_type=ModelType.DRAFTER,
             files=files,
             counts={
                 **{split: summary.counts[split] for split in SPLITS},

@@ -25,6 +25,7 @@ from signalops_assets.fine_tuning import litellm_backend as backend
 from signalops_assets.fine_tuning.training_sets import TrainingSetSummary, split_post_ids
 from signalops_assets.llm.loop import run_async
 from signalops_assets.llm.settings import LLMSettings
+from signalops_assets.vocab import ModelType
 
 ApiBase = Callable[[str], str | None]  # project id → the api_base its LLM calls use
 
@@ -74,7 +75,7 @@ def submit_remote(
     with session_scope(engine) as session:
         job = FineTuneJob(
             project_id=summary.project_id,
-            model_type="judge",
+            model_type=ModelType.JUDGE,
             backend="litellm",
             provider=provider,
             base_model=base_model,

@@ -28,6 +28,7 @@ from signalops_assets.fine_tuning.training_sets import (
     split_post_ids,
 )
 from signalops_assets.llm.gateway import LLMGateway
+from signalops_assets.vocab import ModelType
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def train_from_set(
     with session_scope(engine) as session:
         job = FineTuneJob(
             project_id=project_id,
-            model_type="judge",
+            model_type=ModelType.JUDGE,
             backend="local",
             base_model=BASE_MODEL,
             training_set_id=summary.training_set_id,
@@ -114,7 +115,7 @@ def train_from_set(
             session,
             trained.model_id,
             "local",
-            "judge",
+            ModelType.JUDGE,
             display_name=f"{name} {version}",
             base_model=BASE_MODEL,
             version=version,

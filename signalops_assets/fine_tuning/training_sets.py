@@ -32,7 +32,7 @@ from signalops_assets.errors import SignalOpsError
 from signalops_assets.export_files import write_jsonl_atomic
 from signalops_assets.judging.ab import assignment_unit
 from signalops_assets.judging.prompts import PostInput, judge_messages
-from signalops_assets.vocab import LABELS
+from signalops_assets.vocab import LABELS, ModelType
 
 
 def content_key(author: str, text: str) -> str:
@@ -147,7 +147,7 @@ def build_judge_training_set(
             )
         out = training_set_dir(project_id, root)
         out.mkdir(parents=True, exist_ok=True)
-        row = TrainingSet(project_id=project_id, kind="judge", model_type="judge", files={})
+        row = TrainingSet(project_id=project_id, kind="judge", model_type=ModelType.JUDGE, files={})
         session.add(row)
         session.flush()
         paths = {split: out / f"{row.id:05d}-{split}.jsonl" for split in ("train", "eval")}

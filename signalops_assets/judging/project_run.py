@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -15,6 +16,7 @@ from signalops_assets.judging.service import judge_pending
 from signalops_assets.judging.summary import JudgeRunSummary
 from signalops_assets.llm.settings import LLMSettings
 from signalops_assets.posts import ensure_project
+from signalops_assets.streaming import Progress
 
 
 def project_judge(engine: Engine, project: ProjectConfig, settings: LLMSettings) -> RelevanceJudge:
@@ -30,10 +32,15 @@ def judge_project(
     project: ProjectConfig,
     settings: LLMSettings,
     judge: RelevanceJudge,
-    **options: Any,
+    *,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    retry_failed: bool = False,
+    error_like: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> JudgeRunSummary:
-    """`judge_pending` with the project's concurrency, processes and attempt limit; `options`
-    are judge_pending's other keywords (partition window, retry_failed, on_progress...)."""
+    """`judge_pending` with the project's concurrency, processes and attempt limit, over the
+    partition window (if any); retry_failed/error_like as `signalops judgments retry` asks."""
     return judge_pending(
         engine,
         project.project_id,
@@ -41,5 +48,9 @@ def judge_project(
         max_concurrency=settings.max_concurrency,
         processes=settings.processes,
         max_attempts=project.llm.max_attempts,
-        **options,
+        created_from=created_from,
+        created_to=created_to,
+        retry_failed=retry_failed,
+        error_like=error_like,
+        on_progress=on_progress,
     )

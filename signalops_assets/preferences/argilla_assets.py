@@ -10,6 +10,7 @@ from signalops_assets.project_loop import configured_projects
 from signalops_assets.redaction import display_url
 from signalops_assets.reporting import markdown_table
 from signalops_assets.resources import ArgillaResource, DatabaseResource
+from signalops_assets.vocab import ReviewDecision
 
 
 @asset(
@@ -59,9 +60,9 @@ def argilla_dataset(
                     pushed.dataset,
                     pushed.pushed,
                     synced.decisions_read,
-                    synced.applied.get("swap", 0),
-                    synced.applied.get("discard", 0),
-                    synced.applied.get("keep", 0),
+                    synced.applied.get(ReviewDecision.SWAP, 0),
+                    synced.applied.get(ReviewDecision.DISCARD, 0),
+                    synced.applied.get(ReviewDecision.KEEP, 0),
                     synced.stale,
                     synced.tied,
                     "no dataset yet" if synced.dataset_missing else "read",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from click.testing import CliRunner, Result
 
 from signalops_assets.cli.main import cli
@@ -9,6 +11,11 @@ from signalops_assets.cli.main import cli
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
+
+
+def run(command: str) -> Result:
+    """`run("batches list --project spectra")`: one command line, split as a shell would."""
+    return CliRunner().invoke(cli, shlex.split(command))
 
 
 def one_line_error(result: Result, fragment: str) -> None:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
-from signalops_assets.cli.main import cli
 from signalops_assets.db.batch_models import LLMBatch, LLMBatchItem
 from signalops_assets.db.models import Project
 from signalops_assets.db.session import session_scope
+from signalops_assets_tests.cli.helpers import run
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 from signalops_assets_tests.judging.test_batch_mode import batch_project, counts, submit
-
-
-def run(args: str) -> Result:
-    return CliRunner().invoke(cli, shlex.split(args))
 
 
 def test_list_status_cancel_and_release(

@@ -5,27 +5,21 @@ request log, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from dagster import materialize
 from sqlalchemy import Engine, delete, select, update
 
-from signalops_assets.cli.main import cli
 from signalops_assets.db.models import Judgment, Post
 from signalops_assets.db.session import session_scope
 from signalops_assets.db.training_models import TrainingSetPost
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets_tests.cli.helpers import run
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
 CURRENT = "current-judge"
-
-
-def run(args: str) -> Result:
-    return CliRunner().invoke(cli, shlex.split(args))
 
 
 def test_gate_calls_the_current_judge_only_for_posts_it_never_judged(

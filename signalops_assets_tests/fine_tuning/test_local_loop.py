@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 
-from signalops_assets.cli.main import cli
 from signalops_assets.db.session import session_scope
 from signalops_assets.db.training_models import TrainingSet, TrainingSetPost
+from signalops_assets_tests.cli.helpers import run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run(args: str) -> Result:
-    return CliRunner().invoke(cli, shlex.split(args))
 
 
 @pytest.fixture

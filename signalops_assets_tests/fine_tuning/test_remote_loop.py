@@ -8,28 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from dagster import build_sensor_context, materialize
 from sqlalchemy import Engine, func, select
 
-from signalops_assets.cli.main import cli
 from signalops_assets.db.models import ABExperiment, ModelRegistryEntry
 from signalops_assets.db.session import session_scope
 from signalops_assets.db.training_models import FineTuneJob, TrainingSet
 from signalops_assets.resources import DatabaseResource, LLMResource
+from signalops_assets_tests.cli.helpers import run
 from signalops_assets_tests.fakes.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "gpt-4.1-mini-2025-04-14"
-
-
-def run(args: str) -> Result:
-    return CliRunner().invoke(cli, shlex.split(args))
 
 
 @pytest.fixture

@@ -5,27 +5,21 @@ runs (`signalops finetune create`)."""
 from __future__ import annotations
 
 import json
-import shlex
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from signalops_assets.cli.main import cli
 from signalops_assets.judging.eval_dataset import eval_dataset_name, record_gate_runs
 from signalops_assets.judging.prompts import PostInput
 from signalops_assets.llm.tracing import NoopTracer
+from signalops_assets_tests.cli.helpers import run
 from signalops_assets_tests.fakes.otlp_receiver import OTLPReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = eval_dataset_name("spectra")
-
-
-def run(args: str) -> Result:
-    return CliRunner().invoke(cli, shlex.split(args))
 
 
 @pytest.fixture
